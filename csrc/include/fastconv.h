@@ -1,0 +1,84 @@
+/* fastconv C interface: the one header.  build_ffi.py feeds everything between
+ * the CDEF markers to cffi, so keep that part free of preprocessor lines.
+ *
+ * Conventions: arrays are NCHW, float32 ("f32") or float64 ("f64"); every size,
+ * offset and stride is int64_t and counts elements, not bytes; kernels never
+ * print, abort or allocate on the caller's behalf: they return an fc_status. */
+#ifndef FASTCONV_H
+#define FASTCONV_H
+#include <stdint.h>
+
+/* CDEF-BEGIN */
+/** Result of every kernel call. */
+typedef enum fc_status {
+    FC_OK = 0,            /** success */
+    FC_ERR_NOMEM = 1,     /** a workspace allocation failed; outputs are unspecified */
+    FC_ERR_ARGS = 2       /** inconsistent geometry (a bug in the caller: Python validates first) */
+} fc_status;
+
+/** Instruction sets a micro-kernel can be built for, best last. */
+typedef enum fc_isa {
+    FC_ISA_GENERIC = 0,   /** portable C vector code (SSE2 on x86-64) */
+    FC_ISA_AVX2 = 1,      /** AVX2 + FMA, 8 x f32 lanes */
+    FC_ISA_AVX512 = 2     /** AVX-512F, 16 x f32 lanes */
+} fc_isa;
+
+/** Geometry of one 2-D convolution, normalized by fastconv/_params.py.
+ *  The padded input is hp x wp; map_h/map_w (lengths hp, wp) send each padded
+ *  row/column to its source row/column, or -1 for a zero. */
+typedef struct fc_conv_geom {
+    int64_t n, c_in, h, w;      /** input batch, channels, height, width */
+    int64_t c_out, kh, kw;      /** output channels, kernel height and width */
+    int64_t oh, ow;             /** output height and width */
+    int64_t sh, sw, dh, dw;     /** stride and dilation (>= 1) */
+    int64_t hp, wp;             /** padded input height and width */
+    int64_t groups;             /** c_in and c_out are multiples of groups */
+} fc_conv_geom;
+
+/** Best instruction set this CPU and build support. */
+int fc_isa_detected(void);
+/** Instruction set the kernels use now. */
+int fc_isa_active(void);
+/** Use instruction set isa (<= fc_isa_detected()); returns 0, or -1 if unavailable. */
+int fc_isa_select(int isa);
+/** Threads every parallel kernel uses from now on (n >= 1). */
+void fc_set_num_threads(int n);
+/** Threads set by fc_set_num_threads. */
+int fc_get_num_threads(void);
+/** 1 if the build has OpenMP, else 0 (then every kernel runs on one thread). */
+int fc_openmp_enabled(void);
+
+/** y = conv(x, w) + bias: x is n x c_in x h x w with element strides xs[4] (any sign),
+ *  w is contiguous c_out x c_in/groups x kh x kw, bias is c_out or NULL,
+ *  y is contiguous n x c_out x oh x ow and is overwritten. */
+fc_status fc_f32_conv2d_fwd_direct(const fc_conv_geom *g, const float *x, const int64_t *xs,
+                                   const int64_t *map_h, const int64_t *map_w,
+                                   const float *w, const float *bias, float *y);
+/** float64 twin of fc_f32_conv2d_fwd_direct. */
+fc_status fc_f64_conv2d_fwd_direct(const fc_conv_geom *g, const double *x, const int64_t *xs,
+                                   const int64_t *map_h, const int64_t *map_w,
+                                   const double *w, const double *bias, double *y);
+/** gx = d(loss)/dx from gy (contiguous n x c_out x oh x ow) and w; gx is contiguous
+ *  n x c_in x h x w and is overwritten; padding gradients fold back through the maps. */
+fc_status fc_f32_conv2d_bwd_data_direct(const fc_conv_geom *g, const float *gy,
+                                        const float *w, const int64_t *map_h,
+                                        const int64_t *map_w, float *gx);
+/** float64 twin of fc_f32_conv2d_bwd_data_direct. */
+fc_status fc_f64_conv2d_bwd_data_direct(const fc_conv_geom *g, const double *gy,
+                                        const double *w, const int64_t *map_h,
+                                        const int64_t *map_w, double *gx);
+/** gw = d(loss)/dw (contiguous, overwritten) from gy (contiguous) and x (strides xs);
+ *  gb = gy summed over n, oh, ow (c_out entries, overwritten) unless gb is NULL;
+ *  gw may be NULL when only gb is wanted. */
+fc_status fc_f32_conv2d_bwd_filter_direct(const fc_conv_geom *g, const float *gy,
+                                          const float *x, const int64_t *xs,
+                                          const int64_t *map_h, const int64_t *map_w,
+                                          float *gw, float *gb);
+/** float64 twin of fc_f32_conv2d_bwd_filter_direct. */
+fc_status fc_f64_conv2d_bwd_filter_direct(const fc_conv_geom *g, const double *gy,
+                                          const double *x, const int64_t *xs,
+                                          const int64_t *map_h, const int64_t *map_w,
+                                          double *gw, double *gb);
+/* CDEF-END */
+
+#endif

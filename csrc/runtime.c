@@ -1,0 +1,83 @@
+/* Instruction-set choice, thread count and aligned allocation. */
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+
+static int g_isa_active = -1;
+static int g_threads = 1;
+
+int fc_isa_detected(void)
+{
+#if FC_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return FC_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return FC_ISA_AVX2;
+#endif
+    return FC_ISA_GENERIC;
+}
+
+int fc_isa_active(void)
+{
+    int isa = __atomic_load_n(&g_isa_active, __ATOMIC_RELAXED);
+    if (isa < 0) {
+        isa = fc_isa_detected();
+        __atomic_store_n(&g_isa_active, isa, __ATOMIC_RELAXED);
+    }
+    return isa;
+}
+
+int fc_isa_select(int isa)
+{
+    if (isa < FC_ISA_GENERIC || isa > fc_isa_detected()) return -1;
+    __atomic_store_n(&g_isa_active, isa, __ATOMIC_RELAXED);
+    return 0;
+}
+
+const fc_isa_kernels *fc_active_kernels(void)
+{
+    switch (fc_isa_active()) {
+#if FC_X86
+    case FC_ISA_AVX512: return &fc_kernels_avx512;
+    case FC_ISA_AVX2: return &fc_kernels_avx2;
+#endif
+    default: return &fc_kernels_generic;
+    }
+}
+
+void fc_set_num_threads(int n)
+{
+    __atomic_store_n(&g_threads, n < 1 ? 1 : n, __ATOMIC_RELAXED);
+}
+
+int fc_get_num_threads(void) { return __atomic_load_n(&g_threads, __ATOMIC_RELAXED); }
+
+int fc_threads(void) { return fc_get_num_threads(); }
+
+int fc_openmp_enabled(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+void *fc_alloc(int64_t n, size_t sz)
+{
+    if (n < 0 || (n > 0 && (uint64_t)n > (SIZE_MAX - FC_ALIGN) / sz)) return NULL;
+    size_t bytes = (size_t)n * sz;
+    bytes = (bytes + FC_ALIGN - 1) / FC_ALIGN * FC_ALIGN;
+    if (bytes == 0) bytes = FC_ALIGN;
+    void *p = NULL;
+    if (posix_memalign(&p, FC_ALIGN, bytes) != 0) return NULL;
+    return p;
+}
+
+void *fc_calloc(int64_t n, size_t sz)
+{
+    void *p = fc_alloc(n, sz);
+    if (p) memset(p, 0, (size_t)n * sz);
+    return p;
+}
+
+void fc_free(void *p) { free(p); }

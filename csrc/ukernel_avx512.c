@@ -1,0 +1,22 @@
+/* AVX-512F micro-kernels: 32 zmm registers, so up to 28 accumulators. */
+#include "internal.h"
+#if FC_X86
+#include "ukernel_cases.h"
+#define UK_ISA __avx512
+#define UK_VBYTES 64
+#define UK_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define UK_CASES UK_T14(1) UK_T14(2) UK_T9(3) UK_T7(4)
+
+#define UK_REAL float
+#define UK_SFX f32
+#include "ukernel.inc"
+#undef UK_REAL
+#undef UK_SFX
+
+#define UK_REAL double
+#define UK_SFX f64
+#include "ukernel.inc"
+
+const fc_isa_kernels fc_kernels_avx512 = {64, 4, {0, 14, 14, 9, 7}, fc_ukr_f32__avx512,
+                                          fc_ukr_f64__avx512};
+#endif

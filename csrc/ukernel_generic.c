@@ -1,0 +1,21 @@
+/* Portable micro-kernels: 16-byte vectors (SSE2 on x86-64, NEON elsewhere, or
+ * scalar code where the target has no vectors). */
+#include "internal.h"
+#include "ukernel_cases.h"
+#define UK_ISA __generic
+#define UK_VBYTES 16
+#define UK_TARGET
+#define UK_CASES UK_T10(1) UK_T5(2)
+
+#define UK_REAL float
+#define UK_SFX f32
+#include "ukernel.inc"
+#undef UK_REAL
+#undef UK_SFX
+
+#define UK_REAL double
+#define UK_SFX f64
+#include "ukernel.inc"
+
+const fc_isa_kernels fc_kernels_generic = {16, 2, {0, 10, 5, 0, 0}, fc_ukr_f32__generic,
+                                           fc_ukr_f64__generic};

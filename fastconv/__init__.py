@@ -1,0 +1,21 @@
+"""fastconv: 2-D convolution and pooling kernels for NumPy arrays, in C and Numba.
+
+The public names are those of the API contract (shared/API.md); the float64
+oracle lives in ``fastconv.reference``.
+"""
+from . import _c, _numba  # noqa: F401  (registers the backends' kernels)
+from . import reference
+from ._registry import UnsupportedError
+from ._threads import get_num_threads, set_num_threads
+from .conv import conv2d, conv2d_backward
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "UnsupportedError",
+    "conv2d",
+    "conv2d_backward",
+    "get_num_threads",
+    "reference",
+    "set_num_threads",
+]

@@ -1,0 +1,109 @@
+"""The C backend: loads the cffi extension and registers its kernels.
+
+Status codes become exceptions here and nowhere else.  cffi releases the GIL
+for the duration of every call.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _registry
+from ._params import element_strides, strides_usable
+
+try:
+    from ._cfastconv import ffi, lib
+except ImportError as exc:  # pragma: no cover - exercised only on broken installs
+    ffi = lib = None
+    _registry.mark_unavailable("c", f"the C extension did not load ({exc})")
+
+ISA_NAMES = ("generic", "avx2", "avx512")
+_CTYPES = {np.dtype(np.float32): "float *", np.dtype(np.float64): "double *"}
+
+
+def check(status):
+    """Raise the exception a C status stands for."""
+    if status == 0:
+        return
+    if status == 1:
+        raise MemoryError("fastconv: a C kernel could not allocate its workspace")
+    raise RuntimeError(f"fastconv: C kernel reported status {status} (inconsistent arguments)")
+
+
+def _ptr(array):
+    if array is None:
+        return ffi.NULL
+    return ffi.cast(_CTYPES[array.dtype], array.ctypes.data)
+
+
+def _i64(array):
+    return ffi.cast("int64_t *", array.ctypes.data)
+
+
+def _geom(p):
+    g = ffi.new("fc_conv_geom *")
+    g.n, g.c_in, g.h, g.w = p.n, p.c_in, p.h, p.w
+    g.c_out, g.kh, g.kw, g.oh, g.ow = p.c_out, p.kh, p.kw, p.oh, p.ow
+    g.sh, g.sw, g.dh, g.dw = p.sh, p.sw, p.dh, p.dw
+    g.hp, g.wp, g.groups = p.hp, p.wp, p.groups
+    return g
+
+
+def _strided(x):
+    """x (4-D) and its element strides; copies only when strides are not whole elements."""
+    if not strides_usable(x):
+        x = np.ascontiguousarray(x)
+    return x, np.array(element_strides(x), dtype=np.int64)
+
+
+def _fn(name, dtype):
+    return getattr(lib, f"fc_{_registry.DTYPE_TAGS[dtype]}_{name}")
+
+
+def conv2d_fwd_direct(p, x, w, bias, y):
+    """y = conv(x, w) + bias; x any strides, w/bias/y contiguous."""
+    x, xs = _strided(x)
+    mh, mw = p.padding_maps
+    check(_fn("conv2d_fwd_direct", p.dtype)(
+        _geom(p), _ptr(x), _i64(xs), _i64(mh), _i64(mw), _ptr(w), _ptr(bias), _ptr(y)))
+
+
+def conv2d_bwd_data_direct(p, gy, w, gx):
+    """gx = grad of input; gy, w, gx contiguous."""
+    mh, mw = p.padding_maps
+    check(_fn("conv2d_bwd_data_direct", p.dtype)(
+        _geom(p), _ptr(gy), _ptr(w), _i64(mh), _i64(mw), _ptr(gx)))
+
+
+def conv2d_bwd_filter_direct(p, gy, x, gw, gb):
+    """gw, gb = grads of weight and bias (either may be None); gy contiguous."""
+    x, xs = _strided(x)
+    mh, mw = p.padding_maps
+    check(_fn("conv2d_bwd_filter_direct", p.dtype)(
+        _geom(p), _ptr(gy), _ptr(x), _i64(xs), _i64(mh), _i64(mw), _ptr(gw), _ptr(gb)))
+
+
+def isa_detected():
+    return ISA_NAMES[lib.fc_isa_detected()]
+
+
+def isa_active():
+    return ISA_NAMES[lib.fc_isa_active()]
+
+
+def select_isa(name):
+    """Make the C kernels use instruction set ``name`` (for tests and benchmarks)."""
+    if lib.fc_isa_select(ISA_NAMES.index(name)) != 0:
+        raise ValueError(f"isa={name!r}: this CPU supports up to {isa_detected()!r}")
+
+
+if lib is not None:
+    from ._threads import get_num_threads
+
+    lib.fc_set_num_threads(get_num_threads())
+    for _dtype in ("f32", "f64"):
+        for _op, _kernel in (
+            ("conv2d_fwd", conv2d_fwd_direct),
+            ("conv2d_bwd_data", conv2d_bwd_data_direct),
+            ("conv2d_bwd_filter", conv2d_bwd_filter_direct),
+        ):
+            _registry.register(_registry.KernelSpec(_op, "direct", "c", _dtype, _kernel, _registry.always))

@@ -1,0 +1,304 @@
+"""Argument validation and normalization, in one place.
+
+Every public function turns its arguments into a frozen Params object here,
+before any kernel runs; kernels trust what they are given.  Every error names
+the parameter, the value given and what is allowed.
+"""
+from __future__ import annotations
+
+import functools
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+PADDING_STRINGS = ("valid", "same", "full")
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def int_pair(name, value, minimum):
+    """Normalize an int or an (h, w) pair of ints, each ``>= minimum``."""
+    if _is_int(value):
+        pair = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_int, value)):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{name}={value!r}: expected an int or a pair of ints (h, w)")
+    if min(pair) < minimum:
+        raise ValueError(f"{name}={value!r}: each value must be >= {minimum}")
+    return pair
+
+
+def padding_4(name, value):
+    """Normalize int / (h, w) / (top, bottom, left, right) padding, each >= 0."""
+    if _is_int(value):
+        pads = (int(value),) * 4
+    elif isinstance(value, (tuple, list)) and all(map(_is_int, value)) and len(value) in (2, 4):
+        v = [int(p) for p in value]
+        pads = (v[0], v[0], v[1], v[1]) if len(v) == 2 else tuple(v)
+    else:
+        raise TypeError(
+            f"{name}={value!r}: expected an int, a pair (h, w), a 4-tuple "
+            f"(top, bottom, left, right) or one of {PADDING_STRINGS}"
+        )
+    if min(pads) < 0:
+        raise ValueError(f"{name}={value!r}: padding must be >= 0")
+    return pads
+
+
+def check_array(name, value, ndims):
+    """Check that ``value`` is a float32/float64 ndarray with one of ``ndims`` ranks."""
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(value).__name__}")
+    if value.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: dtype {value.dtype} is not supported; use float32 or float64")
+    if value.ndim not in ndims:
+        allowed = " or ".join(str(d) for d in ndims)
+        raise ValueError(f"{name}: expected {allowed} dimensions, got shape {value.shape}")
+    return value
+
+
+def common_dtype(**arrays):
+    """The one dtype shared by all non-None arrays, else TypeError naming them."""
+    given = {name: a.dtype for name, a in arrays.items() if a is not None}
+    dtypes = set(given.values())
+    if len(dtypes) > 1:
+        listed = ", ".join(f"{n}={d}" for n, d in given.items())
+        raise TypeError(f"all arrays of one call must share one dtype; got {listed}")
+    return dtypes.pop()
+
+
+def check_out(out, shape, dtype, inputs):
+    """Check a caller-provided output array (C-contiguous, exact shape and dtype)."""
+    if not isinstance(out, np.ndarray):
+        raise ValueError(f"out: expected a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tuple(shape) or out.dtype != dtype:
+        raise ValueError(
+            f"out: has shape {out.shape} and dtype {out.dtype}; expected shape "
+            f"{tuple(shape)} and dtype {dtype}"
+        )
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("out: must be a writeable C-contiguous array")
+    for name, arr in inputs.items():
+        if arr is not None and np.may_share_memory(out, arr):
+            raise ValueError(f"out: overlaps the memory of {name}; pass a separate array")
+    return out
+
+
+def padding_index_map(size, before, after, mode):
+    """Source index of each padded position along one axis, -1 for a zero.
+
+    ``mode`` is one of PADDING_MODES; ``reflect`` mirrors without repeating the
+    edge (PyTorch's and NumPy's 'reflect'), ``replicate`` repeats the edge,
+    ``circular`` wraps around.
+    """
+    pos = np.arange(-before, size + after, dtype=np.int64)
+    if mode == "zeros":
+        return np.where((pos >= 0) & (pos < size), pos, -1)
+    if mode == "replicate":
+        return np.clip(pos, 0, size - 1)
+    if mode == "circular":
+        return np.mod(pos, size)
+    # reflect: fold into [0, 2*size - 2) then mirror the upper half
+    if size == 1:
+        return np.zeros_like(pos)
+    period = 2 * size - 2
+    m = np.mod(pos, period)
+    return np.where(m < size, m, period - m)
+
+
+@dataclass(frozen=True)
+class ConvParams:
+    """A validated 2-D convolution: shapes, geometry and output-size arithmetic."""
+
+    batched: bool
+    n: int
+    c_in: int
+    h: int
+    w: int
+    c_out: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    dh: int
+    dw: int
+    pad_top: int
+    pad_bottom: int
+    pad_left: int
+    pad_right: int
+    groups: int
+    padding_mode: str
+    dtype: np.dtype
+    oh: int
+    ow: int
+
+    @property
+    def hp(self):
+        """Padded input height."""
+        return self.h + self.pad_top + self.pad_bottom
+
+    @property
+    def wp(self):
+        """Padded input width."""
+        return self.w + self.pad_left + self.pad_right
+
+    @property
+    def input_shape(self):
+        return (self.n, self.c_in, self.h, self.w)
+
+    @property
+    def output_shape(self):
+        return (self.n, self.c_out, self.oh, self.ow)
+
+    @property
+    def weight_shape(self):
+        return (self.c_out, self.c_in // self.groups, self.kh, self.kw)
+
+    def user_shape(self, shape):
+        """``shape`` without its batch axis when the call was unbatched."""
+        return tuple(shape) if self.batched else tuple(shape[1:])
+
+    @property
+    def flops(self):
+        """Multiply-adds times two of the direct algorithm (the usual GFLOP/s basis)."""
+        return 2 * self.n * self.c_out * self.oh * self.ow * (self.c_in // self.groups) * self.kh * self.kw
+
+    @functools.cached_property
+    def padding_maps(self):
+        """(map_h, map_w): source row/column of each padded row/column, -1 for zero."""
+        mh = padding_index_map(self.h, self.pad_top, self.pad_bottom, self.padding_mode)
+        mw = padding_index_map(self.w, self.pad_left, self.pad_right, self.padding_mode)
+        return mh, mw
+
+
+def _resolve_padding(padding, size, kernel, stride, dilation):
+    """(top, bottom, left, right) for a padding argument, strings included."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding == "full":
+            ph, pw = ((k - 1) * d for k, d in zip(kernel, dilation))
+            return (ph, ph, pw, pw)
+        if padding == "same":
+            pads = []
+            for n, k, s, d in zip(size, kernel, stride, dilation):
+                out = -(-n // s)
+                total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+                pads += [total // 2, total - total // 2]
+            return tuple(pads)
+        raise ValueError(f"padding={padding!r}: expected one of {PADDING_STRINGS}, an int, a pair or a 4-tuple")
+    return padding_4("padding", padding)
+
+
+def conv_params(input, weight, bias, stride, padding, dilation, groups, padding_mode):
+    """Validate the arguments of a convolution and return its ConvParams."""
+    check_array("input", input, (3, 4))
+    check_array("weight", weight, (4,))
+    if bias is not None:
+        check_array("bias", bias, (1,))
+    dtype = common_dtype(input=input, weight=weight, bias=bias)
+    if not _is_int(groups):
+        raise TypeError(f"groups={groups!r}: expected an int >= 1")
+    groups = int(groups)
+    if groups < 1:
+        raise ValueError(f"groups={groups}: must be >= 1")
+    if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode={padding_mode!r}: expected one of {PADDING_MODES}")
+    batched = input.ndim == 4
+    n, c_in, h, w = input.shape if batched else (1,) + input.shape
+    c_out, c_per_group, kh, kw = weight.shape
+    if min(kh, kw) < 1:
+        raise ValueError(f"weight: kernel size must be >= 1, got shape {weight.shape}")
+    if c_in % groups or c_out % groups:
+        raise ValueError(
+            f"groups={groups}: must divide both input channels ({c_in}) and output channels ({c_out})"
+        )
+    if c_per_group != c_in // groups:
+        raise ValueError(
+            f"weight: shape {weight.shape} needs {c_in // groups} input channels per group "
+            f"(input has {c_in} channels, groups={groups}), got {c_per_group}"
+        )
+    if c_out < 1 or c_in < 1:
+        raise ValueError(f"input {input.shape} and weight {weight.shape} need >= 1 channel")
+    if bias is not None and bias.shape != (c_out,):
+        raise ValueError(f"bias: expected shape ({c_out},), got {bias.shape}")
+    if min(h, w) < 1:
+        raise ValueError(f"input: height and width must be >= 1, got shape {input.shape}")
+    sh, sw = int_pair("stride", stride, 1)
+    dh, dw = int_pair("dilation", dilation, 1)
+    pt, pb, pl, pr = _resolve_padding(padding, (h, w), (kh, kw), (sh, sw), (dh, dw))
+    _check_padding_mode(padding_mode, (pt, pb, pl, pr), h, w)
+    eff_h, eff_w = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+    if eff_h > h + pt + pb or eff_w > w + pl + pr:
+        raise ValueError(
+            f"weight: kernel {kh}x{kw} with dilation ({dh}, {dw}) spans {eff_h}x{eff_w}, larger "
+            f"than the padded input {h + pt + pb}x{w + pl + pr}; it must fit"
+        )
+    oh = (h + pt + pb - eff_h) // sh + 1
+    ow = (w + pl + pr - eff_w) // sw + 1
+    return ConvParams(
+        batched, int(n), int(c_in), int(h), int(w), int(c_out), int(kh), int(kw), sh, sw, dh, dw,
+        pt, pb, pl, pr, groups, padding_mode, dtype, oh, ow,
+    )
+
+
+def _check_padding_mode(mode, pads, h, w):
+    pt, pb, pl, pr = pads
+    if mode == "reflect" and (max(pt, pb) >= h or max(pl, pr) >= w):
+        raise ValueError(
+            f"padding={pads} with padding_mode='reflect': each padding must be smaller than "
+            f"the input size it pads ({h}x{w})"
+        )
+    if mode == "circular" and (max(pt, pb) > h or max(pl, pr) > w):
+        raise ValueError(
+            f"padding={pads} with padding_mode='circular': each padding must be at most "
+            f"the input size it pads ({h}x{w})"
+        )
+
+
+def as_batched(params, array):
+    """``array`` with a batch axis added when the call was unbatched."""
+    return array if params.batched else array[np.newaxis]
+
+
+def output_mask3(output_mask):
+    """Normalize output_mask to a tuple of three bools."""
+    if isinstance(output_mask, (tuple, list)) and len(output_mask) == 3:
+        if all(isinstance(m, (bool, np.bool_)) for m in output_mask):
+            return tuple(bool(m) for m in output_mask)
+    raise TypeError(f"output_mask={output_mask!r}: expected three bools (input, weight, bias)")
+
+
+def check_grad_output(grad_output, params):
+    """Check grad_output against the forward geometry."""
+    check_array("grad_output", grad_output, (3, 4))
+    expected = params.user_shape(params.output_shape)
+    if grad_output.shape != expected:
+        raise ValueError(
+            f"grad_output: shape {grad_output.shape} does not match the convolution's "
+            f"output shape {expected}"
+        )
+    return grad_output
+
+
+def element_strides(array):
+    """Element strides of a 4-D array, with size-1 axes given their contiguous stride."""
+    itemsize = array.itemsize
+    strides = []
+    contiguous = 1
+    for size, stride in reversed(list(zip(array.shape, array.strides))):
+        strides.append(contiguous if size == 1 else stride // itemsize)
+        contiguous *= size
+    return tuple(reversed(strides))
+
+
+def strides_usable(array):
+    """True when every byte stride is a whole number of elements (else copy first)."""
+    return all(s % array.itemsize == 0 for s in array.strides) and array.ctypes.data % array.itemsize == 0
+

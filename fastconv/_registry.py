@@ -1,0 +1,112 @@
+"""The kernel registry: one list that drives dispatch, tests and benchmarks.
+
+A key reads ``op/algorithm/backend/dtype``, e.g. ``conv2d_fwd/direct/c/f32``.
+Each spec holds the kernel, a ``supports(params)`` that returns None or the
+reason it cannot serve, and its error scale (1 for direct summation; the tests
+multiply their reduction-length bound by it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+OPS = ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter")
+ALGORITHMS = ("direct", "im2col", "winograd")
+BACKENDS = ("c", "numba")
+DTYPE_TAGS = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+
+
+class UnsupportedError(ValueError):
+    """An explicitly chosen algorithm or backend cannot serve this call."""
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """One registered kernel."""
+
+    op: str
+    algorithm: str
+    backend: str
+    dtype: str
+    fn: Callable
+    supports: Callable[[object], Optional[str]]
+    error_scale: float = 1.0
+
+    @property
+    def key(self):
+        return f"{self.op}/{self.algorithm}/{self.backend}/{self.dtype}"
+
+
+_REGISTRY: dict[str, KernelSpec] = {}
+_UNAVAILABLE: dict[str, str] = {}  # backend -> why it did not load
+
+
+def always(params):
+    """``supports`` for kernels that serve every valid geometry."""
+    return None
+
+
+def register(spec):
+    """Add a kernel; a key may be registered once."""
+    if spec.key in _REGISTRY:
+        raise RuntimeError(f"kernel {spec.key} registered twice")
+    _REGISTRY[spec.key] = spec
+    return spec
+
+
+def mark_unavailable(backend, reason):
+    """Record that a backend failed to load, so errors can say why."""
+    _UNAVAILABLE[backend] = reason
+
+
+def kernels(op=None):
+    """Registered kernels, optionally of one op, in a stable order."""
+    return [s for k, s in sorted(_REGISTRY.items()) if op is None or s.op == op]
+
+
+def unavailable_backends():
+    return dict(_UNAVAILABLE)
+
+
+# "auto": first algorithm of the first matching rule whose kernel serves the call,
+# trying backends in BACKEND_PREFERENCE order.  Later algorithms add rules above.
+AUTO_RULES = (
+    ("any geometry", lambda p: True, ("direct",)),
+)
+BACKEND_PREFERENCE = ("c", "numba")
+
+
+def _check_choice(name, value, allowed):
+    if not isinstance(value, str) or (value != "auto" and value not in allowed):
+        raise ValueError(f"{name}={value!r}: expected 'auto' or one of {allowed}")
+
+
+def select(op, params, algorithm="auto", backend="auto"):
+    """The kernel that serves ``op`` for ``params``, honoring explicit choices."""
+    _check_choice("algorithm", algorithm, ALGORITHMS)
+    _check_choice("backend", backend, BACKENDS)
+    dtype = DTYPE_TAGS[params.dtype]
+    backends = BACKEND_PREFERENCE if backend == "auto" else (backend,)
+    if algorithm == "auto":
+        algorithms = [a for _, rule, algs in AUTO_RULES if rule(params) for a in algs]
+        algorithms += [a for a in ALGORITHMS if a not in algorithms]
+    else:
+        algorithms = [algorithm]
+    reasons = []
+    for alg in algorithms:
+        for be in backends:
+            spec = _REGISTRY.get(f"{op}/{alg}/{be}/{dtype}")
+            if spec is None:
+                why = _UNAVAILABLE.get(be, "not implemented")
+                reasons.append(f"{alg}/{be}: {why}")
+                continue
+            why = spec.supports(params)
+            if why is None:
+                return spec
+            reasons.append(f"{alg}/{be}: {why}")
+    raise UnsupportedError(
+        f"no kernel for {op} with algorithm={algorithm!r}, backend={backend!r}, "
+        f"dtype={params.dtype}: " + "; ".join(reasons)
+    )
