@@ -50,6 +50,7 @@ void fc_free(void *p);
 
 #define FC_ALIGN 64
 #define FC_MAX_TILE_ELEMS 1024   /* >= tmax[nb] * nb * VL for every ISA and dtype */
+#define FC_MAX_TILE_ROWS 16      /* >= tmax[nb] for every ISA */
 #define FC_CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
 #define FC_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define FC_MAX(a, b) ((a) > (b) ? (a) : (b))

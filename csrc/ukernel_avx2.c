@@ -5,6 +5,8 @@
 #define UK_ISA __avx2
 #define UK_VBYTES 32
 #define UK_TARGET __attribute__((target("avx2,fma")))
+#define UK_TMAX 12
+#define UK_NBMAX 2
 #define UK_CASES UK_T12(1) UK_T6(2)
 
 #define UK_REAL float

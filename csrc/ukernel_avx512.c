@@ -5,7 +5,9 @@
 #define UK_ISA __avx512
 #define UK_VBYTES 64
 #define UK_TARGET __attribute__((target("avx512f,avx2,fma")))
-#define UK_CASES UK_T14(1) UK_T14(2) UK_T9(3) UK_T7(4)
+#define UK_TMAX 12
+#define UK_NBMAX 4
+#define UK_CASES UK_T12(1) UK_T12(2) UK_T8(3) UK_T6(4)
 
 #define UK_REAL float
 #define UK_SFX f32
@@ -17,6 +19,6 @@
 #define UK_SFX f64
 #include "ukernel.inc"
 
-const fc_isa_kernels fc_kernels_avx512 = {64, 4, {0, 14, 14, 9, 7}, fc_ukr_f32__avx512,
+const fc_isa_kernels fc_kernels_avx512 = {64, 4, {0, 12, 12, 8, 6}, fc_ukr_f32__avx512,
                                           fc_ukr_f64__avx512};
 #endif

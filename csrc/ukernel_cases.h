@@ -7,4 +7,4 @@
 #define UK_T9(nb) UK_T8(nb) UK_CASE(nb, 9)
 #define UK_T10(nb) UK_T9(nb) UK_CASE(nb, 10)
 #define UK_T12(nb) UK_T10(nb) UK_CASE(nb, 11) UK_CASE(nb, 12)
-#define UK_T14(nb) UK_T12(nb) UK_CASE(nb, 13) UK_CASE(nb, 14)
+

@@ -5,6 +5,8 @@
 #define UK_ISA __generic
 #define UK_VBYTES 16
 #define UK_TARGET
+#define UK_TMAX 10
+#define UK_NBMAX 2
 #define UK_CASES UK_T10(1) UK_T5(2)
 
 #define UK_REAL float
