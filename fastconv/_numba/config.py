@@ -1,16 +1,18 @@
 """Numba options for every fastconv kernel, in one place.
 
 ``cache`` keeps compiled kernels on disk so a fresh process only loads them;
-``nogil`` lets other Python threads run during a kernel; ``contract`` allows
-fused multiply-adds and nothing else of fast-math, so results stay those of
-plain IEEE arithmetic up to FMA rounding.
+``nogil`` lets other Python threads run during a kernel.  Of fast-math only
+``contract`` (fused multiply-adds) and ``reassoc`` (reordered sums, which is
+what lets LLVM keep a reduction in vector registers) are allowed: no
+assumptions about NaN, infinities or signed zeros, so those propagate as in
+plain IEEE arithmetic.
 """
 import numba
 
 JIT_OPTIONS = dict(
     nogil=True,
     cache=True,
-    fastmath={"contract"},
+    fastmath={"contract", "reassoc"},
     boundscheck=False,
     error_model="numpy",
 )

@@ -1,12 +1,20 @@
 """Direct convolution in Numba: forward, backward-data, backward-filter.
 
-The same algorithm as csrc/conv/direct_impl.inc: the input is gathered through
-the padding maps, then one "gather convolution" kernel serves the forward pass
-and every stride phase of the backward-data pass, with output channels in the
-innermost loop (a block of ``BLOCK`` channels that LLVM vectorizes); the
-backward-filter pass reduces pixel chunks into thread-private partial sums.
-Wrappers take validated Params and arrays; the njit kernels take only arrays
-and scalars.
+Numba has no SIMD intrinsics and leaves LLVM's SLP vectorizer off, so the C
+kernels' outer-product register tile does not carry over.  What LLVM's loop
+vectorizer does well is a loop of several independent *reductions* over
+contiguous data, each kept in vector registers.  So every pass is written as a
+block of 4 x 4 dot products whose innermost loop runs over a contiguous axis:
+
+- forward and each stride phase of backward-data: one ``_dot_conv`` over a
+  channels-last (NHWC) padded source, reducing over input channels;
+- backward-filter: tap by tap, the input that tap reads is gathered into a
+  pixel-contiguous buffer, and dot products run over all pixels of an image
+  against grad_output's (NCHW, already pixel-contiguous) channels.
+
+Summation order differs from plain left-to-right (``reassoc``), which the error
+bound of the tests allows for any order.  Wrappers take validated Params and
+arrays; the njit kernels take only arrays and scalars.
 """
 from __future__ import annotations
 
@@ -16,28 +24,43 @@ import numpy as np
 from .._threads import get_num_threads
 from .config import jit, prange
 
-BLOCK = 32  # output channels per register block (a multiple of every vector width)
-TILE = 8    # output pixels per tile
+
+@jit(parallel=True)
+def _gather_nhwc(x, map_h, map_w, out):
+    """out[n, i, j, c] = x[n, c, map_h[i], map_w[j]], or 0 where a map is -1."""
+    n_batch, c = x.shape[0], x.shape[1]
+    for task in prange(n_batch * map_h.size):
+        n, i = task // map_h.size, task % map_h.size
+        si = map_h[i]
+        for j in range(map_w.size):
+            sj = map_w[j]
+            if si < 0 or sj < 0:
+                out[n, i, j, :] = 0
+            else:
+                for k in range(c):
+                    out[n, i, j, k] = x[n, k, si, sj]
 
 
 @jit(parallel=True)
-def _gather_padded(x, map_h, map_w, out):
-    n, c = x.shape[0], x.shape[1]
-    for p in prange(n * c):
-        i_n, i_c = p // c, p % c
+def _gather_nchw(x, map_h, map_w, out):
+    """out[n, c, i, j] = x[n, c, map_h[i], map_w[j]], or 0 where a map is -1."""
+    n_batch, c = x.shape[0], x.shape[1]
+    for p in prange(n_batch * c):
+        n, k = p // c, p % c
         for i in range(map_h.size):
             si = map_h[i]
             for j in range(map_w.size):
                 sj = map_w[j]
-                out[i_n, i_c, i, j] = x[i_n, i_c, si, sj] if si >= 0 and sj >= 0 else 0
+                out[n, k, i, j] = x[n, k, si, sj] if si >= 0 and sj >= 0 else 0
 
 
 @jit(parallel=True)
 def _fold_padded(gxp, map_h, map_w, gx):
-    n, c = gx.shape[0], gx.shape[1]
-    for p in prange(n * c):
-        i_n, i_c = p // c, p % c
-        gx[i_n, i_c, :, :] = 0
+    """Adjoint of _gather_nchw: gx[.., map_h[i], map_w[j]] += gxp[.., i, j]."""
+    n_batch, c = gx.shape[0], gx.shape[1]
+    for p in prange(n_batch * c):
+        n, k = p // c, p % c
+        gx[n, k, :, :] = 0
         for i in range(map_h.size):
             si = map_h[i]
             if si < 0:
@@ -45,144 +68,155 @@ def _fold_padded(gxp, map_h, map_w, gx):
             for j in range(map_w.size):
                 sj = map_w[j]
                 if sj >= 0:
-                    gx[i_n, i_c, si, sj] += gxp[i_n, i_c, i, j]
+                    gx[n, k, si, sj] += gxp[n, k, i, j]
+
+
+@jit()
+def _dot1(src_row_h, tap_h, tap_w, col, s_w, w, o, c0, cg):
+    """One output value: sum over taps and cg channels (the tail path)."""
+    acc = w.dtype.type(0)
+    for th in range(tap_h.size):
+        row = src_row_h[th]
+        for tw in range(tap_w.size):
+            x = row[col * s_w + tap_w[tw], c0:c0 + cg]
+            wv = w[o, th, tw]
+            for c in range(cg):
+                acc += x[c] * wv[c]
+    return acc
 
 
 @jit(parallel=True)
-def _gather_conv(a, a_n, a_g, a_row, a_col, roff, wpk, bias, has_bias, out, o_n, o_c, o_row,
-                 o_col, o_base, n_batch, groups, nblk, cg_out, rows, cols):
-    """out[n, g*cg_out + c, row, col] = sum_r a[base + roff[r]] * wpk[g, blk, r, c]
-    (+ bias), with base = n*a_n + g*a_g + row*a_row + col*a_col; the output offset is
-    o_base + n*o_n + channel*o_c + row*o_row + col*o_col."""
-    R = roff.size
-    tasks = n_batch * groups * nblk * rows
-    for task in prange(tasks):
-        row = task % rows
-        blk = (task // rows) % nblk
-        g = (task // rows // nblk) % groups
-        n = task // (rows * nblk * groups)
-        acc = np.empty((TILE, BLOCK), dtype=out.dtype)
-        c0 = g * cg_out + blk * BLOCK
-        nv = min(BLOCK, cg_out - blk * BLOCK)
-        a_base = n * a_n + g * a_g + row * a_row
-        o_row_base = o_base + n * o_n + c0 * o_c + row * o_row
-        for col0 in range(0, cols, TILE):
-            tt = min(TILE, cols - col0)
-            acc[:, :] = 0
-            for r in range(R):
-                ar = a_base + col0 * a_col + roff[r]
-                for t in range(tt):
-                    xv = a[ar + t * a_col]
-                    for v in range(BLOCK):
-                        acc[t, v] += xv * wpk[g, blk, r, v]
-            for v in range(nv):
-                bv = bias[c0 + v] if has_bias else 0.0
-                for t in range(tt):
-                    out[o_row_base + v * o_c + (col0 + t) * o_col] = acc[t, v] + bv
+def _dot_conv(src, tap_h, tap_w, s_h, s_w, w, bias, has_bias, out, oy0, ox0, osy, osx,
+              rows, cols, groups):
+    """out[n, o, oy0 + i*osy, ox0 + j*osx] = bias[o] + sum over taps (th, tw) and the
+    channels c of o's group of src[n, i*s_h + tap_h[th], j*s_w + tap_w[tw], c] * w[o, th, tw, c].
+
+    src is (N, Hs, Ws, C) channels-last; w is (O, NTH, NTW, C // groups); out is NCHW."""
+    n_batch = src.shape[0]
+    n_out = w.shape[0]
+    cg, og = src.shape[3] // groups, n_out // groups
+    nth = tap_h.size
+    for task in prange(n_batch * rows):
+        n, i = task // rows, task % rows
+        oy = oy0 + i * osy
+        src_rows = [src[n, i * s_h + tap_h[th]] for th in range(nth)]
+        for g in range(groups):
+            c0, o_lo = g * cg, g * og
+            o_main = o_lo + (og // 4) * 4
+            j_main = (cols // 4) * 4
+            for j in range(0, j_main, 4):
+                for o in range(o_lo, o_main, 4):
+                    z = w.dtype.type(0)
+                    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = z
+                    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = z
+                    for th in range(nth):
+                        row = src_rows[th]
+                        for tw in range(tap_w.size):
+                            c_off = j * s_w + tap_w[tw]
+                            x0 = row[c_off, c0:c0 + cg]
+                            x1 = row[c_off + s_w, c0:c0 + cg]
+                            x2 = row[c_off + 2 * s_w, c0:c0 + cg]
+                            x3 = row[c_off + 3 * s_w, c0:c0 + cg]
+                            w0, w1, w2, w3 = w[o, th, tw], w[o + 1, th, tw], w[o + 2, th, tw], w[o + 3, th, tw]
+                            for c in range(cg):
+                                a0, a1, a2, a3 = x0[c], x1[c], x2[c], x3[c]
+                                b = w0[c]
+                                s00 += a0 * b; s01 += a1 * b; s02 += a2 * b; s03 += a3 * b  # noqa: E702
+                                b = w1[c]
+                                s10 += a0 * b; s11 += a1 * b; s12 += a2 * b; s13 += a3 * b  # noqa: E702
+                                b = w2[c]
+                                s20 += a0 * b; s21 += a1 * b; s22 += a2 * b; s23 += a3 * b  # noqa: E702
+                                b = w3[c]
+                                s30 += a0 * b; s31 += a1 * b; s32 += a2 * b; s33 += a3 * b  # noqa: E702
+                    ox = ox0 + j * osx
+                    b0 = bias[o] if has_bias else z
+                    b1 = bias[o + 1] if has_bias else z
+                    b2 = bias[o + 2] if has_bias else z
+                    b3 = bias[o + 3] if has_bias else z
+                    out[n, o, oy, ox] = s00 + b0
+                    out[n, o, oy, ox + osx] = s01 + b0
+                    out[n, o, oy, ox + 2 * osx] = s02 + b0
+                    out[n, o, oy, ox + 3 * osx] = s03 + b0
+                    out[n, o + 1, oy, ox] = s10 + b1
+                    out[n, o + 1, oy, ox + osx] = s11 + b1
+                    out[n, o + 1, oy, ox + 2 * osx] = s12 + b1
+                    out[n, o + 1, oy, ox + 3 * osx] = s13 + b1
+                    out[n, o + 2, oy, ox] = s20 + b2
+                    out[n, o + 2, oy, ox + osx] = s21 + b2
+                    out[n, o + 2, oy, ox + 2 * osx] = s22 + b2
+                    out[n, o + 2, oy, ox + 3 * osx] = s23 + b2
+                    out[n, o + 3, oy, ox] = s30 + b3
+                    out[n, o + 3, oy, ox + osx] = s31 + b3
+                    out[n, o + 3, oy, ox + 2 * osx] = s32 + b3
+                    out[n, o + 3, oy, ox + 3 * osx] = s33 + b3
+            # tails: output channels past the last block of 4, then columns past it
+            for j in range(cols):
+                o_start = o_main if j < j_main else o_lo
+                for o in range(o_start, o_lo + og):
+                    acc = _dot1(src_rows, tap_h, tap_w, j, s_w, w, o, c0, cg)
+                    out[n, o, oy, ox0 + j * osx] = acc + (bias[o] if has_bias else 0)
 
 
 @jit(parallel=True)
-def _filter_partials(xf, a_n, a_row, a_col, toff, gy, part, groups, icg_plane, chunk):
-    """part[th, g, blk, q, v] = sum over this thread's pixels of x[q-tap] * gy[oc]."""
-    n_batch, c_out, oh, ow = gy.shape
-    nthreads, _, nblk, Q, _ = part.shape
-    ocg = c_out // groups
-    P = n_batch * oh * ow
-    nchunks = (P + chunk - 1) // chunk
-    for th in prange(nthreads):
-        lo = nchunks * th // nthreads
-        hi = nchunks * (th + 1) // nthreads
-        gyt = np.empty((chunk, BLOCK), dtype=gy.dtype)
-        roff = np.empty(chunk, dtype=np.int64)
-        for ci in range(lo, hi):
-            p0 = ci * chunk
-            rc = min(chunk, P - p0)
-            for r in range(rc):
-                p = p0 + r
-                n, pix = p // (oh * ow), p % (oh * ow)
-                roff[r] = n * a_n + (pix // ow) * a_row + (pix % ow) * a_col
-            for g in range(groups):
-                for blk in range(nblk):
-                    for r in range(rc):
-                        p = p0 + r
-                        n, pix = p // (oh * ow), p % (oh * ow)
-                        for v in range(BLOCK):
-                            o = blk * BLOCK + v
-                            gyt[r, v] = gy[n, g * ocg + o, pix // ow, pix % ow] if o < ocg else 0
-                    for q in range(Q):
-                        tq = g * icg_plane + toff[q]
-                        for r in range(rc):
-                            xv = xf[roff[r] + tq]
-                            for v in range(BLOCK):
-                                part[th, g, blk, q, v] += xv * gyt[r, v]
+def _gather_tap(xp, row0, col0, s_h, s_w, out):
+    """out[n, c, i, j] = xp[n, c, row0 + i*s_h, col0 + j*s_w]: the input one tap reads."""
+    n_batch, c, oh, ow = out.shape
+    for task in prange(n_batch * c):
+        n, k = task // c, task % c
+        for i in range(oh):
+            src = xp[n, k, row0 + i * s_h]
+            for j in range(ow):
+                out[n, k, i, j] = src[col0 + j * s_w]
 
 
-def _padded_input(p, x):
-    mh, mw = p.padding_maps
-    xp = np.empty((p.n, p.c_in, p.hp, p.wp), dtype=p.dtype)
-    _gather_padded(x, mh, mw, xp)
-    return xp
-
-
-def _use_threads():
-    numba.set_num_threads(get_num_threads())
-
-
-def _pack_blocks(w2, groups):
-    """(C, R) weights grouped along C -> (groups, nblk, R, BLOCK), zero-padded."""
-    c, R = w2.shape
-    cg = c // groups
-    nblk = -(-cg // BLOCK)
-    packed = np.zeros((groups, nblk * BLOCK, R), dtype=w2.dtype)
-    packed[:, :cg, :] = w2.reshape(groups, cg, R)
-    return np.ascontiguousarray(packed.reshape(groups, nblk, BLOCK, R).transpose(0, 1, 3, 2)), nblk
-
-
-def conv2d_fwd_direct(p, x, w, bias, y):
-    """y = conv(x, w) + bias; y contiguous."""
-    _use_threads()
-    xp = _padded_input(p, x)
-    icg, ksz = p.c_in // p.groups, p.kh * p.kw
-    wpk, nblk = _pack_blocks(w.reshape(p.c_out, icg * ksz), p.groups)
-    ic, i, j = np.unravel_index(np.arange(icg * ksz), (icg, p.kh, p.kw))
-    roff = (ic * p.hp * p.wp + i * p.dh * p.wp + j * p.dw).astype(np.int64)
-    b = bias if bias is not None else np.zeros(1, p.dtype)
-    _gather_conv(xp.reshape(-1), p.c_in * p.hp * p.wp, icg * p.hp * p.wp, p.sh * p.wp, p.sw,
-                 roff, wpk, b, bias is not None, y.reshape(-1), p.c_out * p.oh * p.ow,
-                 p.oh * p.ow, p.ow, 1, 0, p.n, p.groups, nblk, p.c_out // p.groups, p.oh, p.ow)
-
-
-def conv2d_bwd_data_direct(p, gy, w, gx):
-    """gx = grad of input: per stride phase, a gather convolution of padded gy."""
-    _use_threads()
-    G, icg, ocg = p.groups, p.c_in // p.groups, p.c_out // p.groups
-    top = -(-(p.kh - 1) * p.dh // p.sh)
-    left = -(-(p.kw - 1) * p.dw // p.sw)
-    hg = top + max(p.oh, -(-p.hp // p.sh))
-    wg = left + max(p.ow, -(-p.wp // p.sw))
-    gyp = np.zeros((p.n, p.c_out, hg, wg), dtype=p.dtype)
-    gyp[:, :, top:top + p.oh, left:left + p.ow] = gy
-    gxp = np.zeros((p.n, p.c_in, p.hp, p.wp), dtype=p.dtype)
-    # w as (g, ic, oc, kh, kw): input channels are this pass's outputs
-    wt = w.reshape(G, ocg, icg, p.kh, p.kw).transpose(0, 2, 1, 3, 4)
-    dummy_bias = np.zeros(1, p.dtype)
-    for rh in range(p.sh):
-        for rw in range(p.sw):
-            taps_h = [i for i in range(p.kh) if (rh - i * p.dh) % p.sh == 0]
-            taps_w = [j for j in range(p.kw) if (rw - j * p.dw) % p.sw == 0]
-            hsub, wsub = -(-(p.hp - rh) // p.sh), -(-(p.wp - rw) // p.sw)
-            if not taps_h or not taps_w or hsub <= 0 or wsub <= 0:
-                continue
-            e_h = np.array([(rh - i * p.dh) // p.sh for i in taps_h], dtype=np.int64)
-            e_w = np.array([(rw - j * p.dw) // p.sw for j in taps_w], dtype=np.int64)
-            roff = ((np.arange(ocg)[:, None, None] * hg + e_h[None, :, None] + top) * wg
-                    + e_w[None, None, :] + left).reshape(-1)
-            sub = wt[:, :, :, taps_h][:, :, :, :, taps_w]
-            wpk, nblk = _pack_blocks(sub.reshape(p.c_in, -1), G)
-            _gather_conv(gyp.reshape(-1), p.c_out * hg * wg, ocg * hg * wg, wg, 1, roff, wpk,
-                         dummy_bias, False, gxp.reshape(-1), p.c_in * p.hp * p.wp, p.hp * p.wp,
-                         p.sh * p.wp, p.sw, rh * p.wp + rw, p.n, G, nblk, icg, hsub, wsub)
-    _fold_padded(gxp, *p.padding_maps, gx)
+@jit(parallel=True)
+def _filter_dots(gy, xt, groups, gw, kh, kw):
+    """gw[o, c, kh, kw] = sum over n and pixels of gy[n, o] * xt[n, c (in o's group)],
+    with gy and xt flattened to (N, channels, pixels)."""
+    n_batch, n_out, npix = gy.shape
+    cg = xt.shape[1] // groups
+    og = n_out // groups
+    ob, cb = (og + 3) // 4, (cg + 3) // 4
+    for task in prange(groups * ob * cb):
+        g, rest = task // (ob * cb), task % (ob * cb)
+        o0 = g * og + (rest // cb) * 4
+        c0 = g * cg + (rest % cb) * 4
+        no, nc = min(4, g * og + og - o0), min(4, g * cg + cg - c0)
+        z = gw.dtype.type(0)
+        if no == 4 and nc == 4:
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = z
+            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = z
+            for n in range(n_batch):
+                g0, g1, g2, g3 = gy[n, o0], gy[n, o0 + 1], gy[n, o0 + 2], gy[n, o0 + 3]
+                x0, x1, x2, x3 = xt[n, c0], xt[n, c0 + 1], xt[n, c0 + 2], xt[n, c0 + 3]
+                for p in range(npix):
+                    a0, a1, a2, a3 = x0[p], x1[p], x2[p], x3[p]
+                    b = g0[p]
+                    s00 += a0 * b; s01 += a1 * b; s02 += a2 * b; s03 += a3 * b  # noqa: E702
+                    b = g1[p]
+                    s10 += a0 * b; s11 += a1 * b; s12 += a2 * b; s13 += a3 * b  # noqa: E702
+                    b = g2[p]
+                    s20 += a0 * b; s21 += a1 * b; s22 += a2 * b; s23 += a3 * b  # noqa: E702
+                    b = g3[p]
+                    s30 += a0 * b; s31 += a1 * b; s32 += a2 * b; s33 += a3 * b  # noqa: E702
+            cl = c0 - g * cg
+            gw[o0, cl, kh, kw] = s00; gw[o0, cl + 1, kh, kw] = s01  # noqa: E702
+            gw[o0, cl + 2, kh, kw] = s02; gw[o0, cl + 3, kh, kw] = s03  # noqa: E702
+            gw[o0 + 1, cl, kh, kw] = s10; gw[o0 + 1, cl + 1, kh, kw] = s11  # noqa: E702
+            gw[o0 + 1, cl + 2, kh, kw] = s12; gw[o0 + 1, cl + 3, kh, kw] = s13  # noqa: E702
+            gw[o0 + 2, cl, kh, kw] = s20; gw[o0 + 2, cl + 1, kh, kw] = s21  # noqa: E702
+            gw[o0 + 2, cl + 2, kh, kw] = s22; gw[o0 + 2, cl + 3, kh, kw] = s23  # noqa: E702
+            gw[o0 + 3, cl, kh, kw] = s30; gw[o0 + 3, cl + 1, kh, kw] = s31  # noqa: E702
+            gw[o0 + 3, cl + 2, kh, kw] = s32; gw[o0 + 3, cl + 3, kh, kw] = s33  # noqa: E702
+        else:
+            for a in range(no):
+                for t in range(nc):
+                    s = z
+                    for n in range(n_batch):
+                        gr, xr = gy[n, o0 + a], xt[n, c0 + t]
+                        for p in range(npix):
+                            s += gr[p] * xr[p]
+                    gw[o0 + a, c0 + t - g * cg, kh, kw] = s
 
 
 @jit(parallel=True)
@@ -190,8 +224,59 @@ def _bias_grad(gy, gb):
     for oc in prange(gy.shape[1]):
         s = 0.0
         for n in range(gy.shape[0]):
-            s += np.sum(gy[n, oc].astype(np.float64))
+            for r in range(gy.shape[2]):
+                for c in range(gy.shape[3]):
+                    s += gy[n, oc, r, c]
         gb[oc] = s
+
+
+def _use_threads():
+    numba.set_num_threads(get_num_threads())
+
+
+def conv2d_fwd_direct(p, x, w, bias, y):
+    """y = conv(x, w) + bias; y contiguous."""
+    _use_threads()
+    src = np.empty((p.n, p.hp, p.wp, p.c_in), dtype=p.dtype)
+    _gather_nhwc(x, *p.padding_maps, src)
+    wt = np.ascontiguousarray(w.transpose(0, 2, 3, 1))
+    tap_h = np.arange(p.kh, dtype=np.int64) * p.dh
+    tap_w = np.arange(p.kw, dtype=np.int64) * p.dw
+    b = bias if bias is not None else np.zeros(1, p.dtype)
+    _dot_conv(src, tap_h, tap_w, p.sh, p.sw, wt, b, bias is not None, y, 0, 0, 1, 1,
+              p.oh, p.ow, p.groups)
+
+
+def conv2d_bwd_data_direct(p, gy, w, gx):
+    """gx = grad of input: per stride phase, a dot-convolution of padded gy with the
+    phase's taps of w rotated 180 degrees."""
+    _use_threads()
+    G, icg, ocg = p.groups, p.c_in // p.groups, p.c_out // p.groups
+    top = -(-(p.kh - 1) * p.dh // p.sh)
+    left = -(-(p.kw - 1) * p.dw // p.sw)
+    hg = top + max(p.oh, -(-p.hp // p.sh))
+    wg = left + max(p.ow, -(-p.wp // p.sw))
+    src = np.zeros((p.n, hg, wg, p.c_out), dtype=p.dtype)
+    src[:, top:top + p.oh, left:left + p.ow, :] = gy.transpose(0, 2, 3, 1)
+    strided = p.sh > 1 or p.sw > 1
+    gxp = (np.zeros if strided else np.empty)((p.n, p.c_in, p.hp, p.wp), dtype=p.dtype)
+    # (g, ic, oc, kh, kw): this pass's outputs are input channels, it reduces over oc
+    wt = w.reshape(G, ocg, icg, p.kh, p.kw).transpose(0, 2, 1, 3, 4)
+    no_bias = np.zeros(1, p.dtype)
+    for rh in range(p.sh):
+        for rw in range(p.sw):
+            taps_h = [i for i in range(p.kh) if (rh - i * p.dh) % p.sh == 0]
+            taps_w = [j for j in range(p.kw) if (rw - j * p.dw) % p.sw == 0]
+            hsub, wsub = -(-(p.hp - rh) // p.sh), -(-(p.wp - rw) // p.sw)
+            if not taps_h or not taps_w or hsub <= 0 or wsub <= 0:
+                continue
+            off_h = np.array([(rh - i * p.dh) // p.sh + top for i in taps_h], dtype=np.int64)
+            off_w = np.array([(rw - j * p.dw) // p.sw + left for j in taps_w], dtype=np.int64)
+            sub = wt[:, :, :, taps_h][:, :, :, :, taps_w]  # (g, ic, oc, nth, ntw)
+            wph = np.ascontiguousarray(sub.transpose(0, 1, 3, 4, 2).reshape(p.c_in, len(taps_h), len(taps_w), ocg))
+            _dot_conv(src, off_h, off_w, 1, 1, wph, no_bias, False, gxp, rh, rw, p.sh, p.sw,
+                      hsub, wsub, G)
+    _fold_padded(gxp, *p.padding_maps, gx)
 
 
 def conv2d_bwd_filter_direct(p, gy, x, gw, gb):
@@ -201,16 +286,11 @@ def conv2d_bwd_filter_direct(p, gy, x, gw, gb):
         _bias_grad(gy, gb)
     if gw is None:
         return
-    icg, ocg, ksz = p.c_in // p.groups, p.c_out // p.groups, p.kh * p.kw
-    xp = _padded_input(p, x)
-    ic, i, j = np.unravel_index(np.arange(icg * ksz), (icg, p.kh, p.kw))
-    toff = ((ic * p.hp + i * p.dh) * p.wp + j * p.dw).astype(np.int64)
-    nblk = -(-ocg // BLOCK)
-    nthreads = get_num_threads()
-    part = np.zeros((nthreads, p.groups, nblk, icg * ksz, BLOCK), dtype=p.dtype)
-    chunk = max(16, min(512, 8192 // (p.groups * nblk * BLOCK)))
-    _filter_partials(xp.reshape(-1), p.c_in * p.hp * p.wp, p.sh * p.wp, p.sw, toff, gy, part,
-                     p.groups, icg * p.hp * p.wp, chunk)
-    total = part.sum(axis=0)  # (g, nblk, Q, BLOCK)
-    per_oc = total.transpose(0, 1, 3, 2).reshape(p.groups, nblk * BLOCK, icg * ksz)[:, :ocg]
-    gw[...] = per_oc.reshape(gw.shape)
+    xp = np.empty((p.n, p.c_in, p.hp, p.wp), dtype=p.dtype)
+    _gather_nchw(x, *p.padding_maps, xp)
+    gy3 = gy.reshape(p.n, p.c_out, p.oh * p.ow)
+    xt = np.empty((p.n, p.c_in, p.oh, p.ow), dtype=p.dtype)
+    for kh in range(p.kh):
+        for kw in range(p.kw):
+            _gather_tap(xp, kh * p.dh, kw * p.dw, p.sh, p.sw, xt)
+            _filter_dots(gy3, xt.reshape(p.n, p.c_in, p.oh * p.ow), p.groups, gw, kh, kw)
