@@ -68,4 +68,4 @@ ffibuilder.set_source(
 
 if __name__ == "__main__":
     os.chdir(ROOT)
-    ffibuilder.compile(verbose=True)
+    ffibuilder.compile(tmpdir="src", verbose=True)  # an in-place build for development
