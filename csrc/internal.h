@@ -51,6 +51,8 @@ void fc_free(void *p);
 #define FC_ALIGN 64
 #define FC_MAX_TILE_ELEMS 1024   /* >= tmax[nb] * nb * VL for every ISA and dtype */
 #define FC_MAX_TILE_ROWS 16      /* >= tmax[nb] for every ISA */
+#define FC_GROUP_TILES 16        /* pixel tiles one task computes together */
+#define FC_KC_BYTES (128 * 1024) /* packed-weight rows per reduction chunk: stays in L2 */
 #define FC_CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
 #define FC_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define FC_MAX(a, b) ((a) > (b) ? (a) : (b))

@@ -71,90 +71,65 @@ def _fold_padded(gxp, map_h, map_w, gx):
                     gx[n, k, si, sj] += gxp[n, k, i, j]
 
 
-@jit()
-def _dot1(src_row_h, tap_h, tap_w, col, s_w, w, o, c0, cg):
-    """One output value: sum over taps and cg channels (the tail path)."""
-    acc = w.dtype.type(0)
-    for th in range(tap_h.size):
-        row = src_row_h[th]
-        for tw in range(tap_w.size):
-            x = row[col * s_w + tap_w[tw], c0:c0 + cg]
-            wv = w[o, th, tw]
-            for c in range(cg):
-                acc += x[c] * wv[c]
-    return acc
-
-
 @jit(parallel=True)
 def _dot_conv(src, tap_h, tap_w, s_h, s_w, w, bias, has_bias, out, oy0, ox0, osy, osx,
               rows, cols, groups):
     """out[n, o, oy0 + i*osy, ox0 + j*osx] = bias[o] + sum over taps (th, tw) and the
     channels c of o's group of src[n, i*s_h + tap_h[th], j*s_w + tap_w[tw], c] * w[o, th, tw, c].
 
-    src is (N, Hs, Ws, C) channels-last; w is (O, NTH, NTW, C // groups); out is NCHW."""
+    src is (N, Hs, Ws, C) channels-last; w is (O, NTH, NTW, C // groups); out is NCHW.
+    Blocks of 4 pixels (flattened over rows) x 4 output channels; a short block at
+    the end repeats its last pixel or channel and stores only the valid sums."""
     n_batch = src.shape[0]
     n_out = w.shape[0]
     cg, og = src.shape[3] // groups, n_out // groups
-    nth = tap_h.size
-    for task in prange(n_batch * rows):
-        n, i = task // rows, task % rows
-        oy = oy0 + i * osy
-        src_rows = [src[n, i * s_h + tap_h[th]] for th in range(nth)]
+    npix = rows * cols
+    pblocks, oblocks = (npix + 3) // 4, (og + 3) // 4
+    for task in prange(n_batch * pblocks):
+        n, q0 = task // pblocks, (task % pblocks) * 4
+        nq = min(4, npix - q0)
+        i0, j0 = divmod(q0, cols)
+        i1, j1 = divmod(q0 + min(1, nq - 1), cols)
+        i2, j2 = divmod(q0 + min(2, nq - 1), cols)
+        i3, j3 = divmod(q0 + min(3, nq - 1), cols)
         for g in range(groups):
-            c0, o_lo = g * cg, g * og
-            o_main = o_lo + (og // 4) * 4
-            j_main = (cols // 4) * 4
-            for j in range(0, j_main, 4):
-                for o in range(o_lo, o_main, 4):
-                    z = w.dtype.type(0)
-                    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = z
-                    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = z
-                    for th in range(nth):
-                        row = src_rows[th]
-                        for tw in range(tap_w.size):
-                            c_off = j * s_w + tap_w[tw]
-                            x0 = row[c_off, c0:c0 + cg]
-                            x1 = row[c_off + s_w, c0:c0 + cg]
-                            x2 = row[c_off + 2 * s_w, c0:c0 + cg]
-                            x3 = row[c_off + 3 * s_w, c0:c0 + cg]
-                            w0, w1, w2, w3 = w[o, th, tw], w[o + 1, th, tw], w[o + 2, th, tw], w[o + 3, th, tw]
-                            for c in range(cg):
-                                a0, a1, a2, a3 = x0[c], x1[c], x2[c], x3[c]
-                                b = w0[c]
-                                s00 += a0 * b; s01 += a1 * b; s02 += a2 * b; s03 += a3 * b  # noqa: E702
-                                b = w1[c]
-                                s10 += a0 * b; s11 += a1 * b; s12 += a2 * b; s13 += a3 * b  # noqa: E702
-                                b = w2[c]
-                                s20 += a0 * b; s21 += a1 * b; s22 += a2 * b; s23 += a3 * b  # noqa: E702
-                                b = w3[c]
-                                s30 += a0 * b; s31 += a1 * b; s32 += a2 * b; s33 += a3 * b  # noqa: E702
-                    ox = ox0 + j * osx
-                    b0 = bias[o] if has_bias else z
-                    b1 = bias[o + 1] if has_bias else z
-                    b2 = bias[o + 2] if has_bias else z
-                    b3 = bias[o + 3] if has_bias else z
-                    out[n, o, oy, ox] = s00 + b0
-                    out[n, o, oy, ox + osx] = s01 + b0
-                    out[n, o, oy, ox + 2 * osx] = s02 + b0
-                    out[n, o, oy, ox + 3 * osx] = s03 + b0
-                    out[n, o + 1, oy, ox] = s10 + b1
-                    out[n, o + 1, oy, ox + osx] = s11 + b1
-                    out[n, o + 1, oy, ox + 2 * osx] = s12 + b1
-                    out[n, o + 1, oy, ox + 3 * osx] = s13 + b1
-                    out[n, o + 2, oy, ox] = s20 + b2
-                    out[n, o + 2, oy, ox + osx] = s21 + b2
-                    out[n, o + 2, oy, ox + 2 * osx] = s22 + b2
-                    out[n, o + 2, oy, ox + 3 * osx] = s23 + b2
-                    out[n, o + 3, oy, ox] = s30 + b3
-                    out[n, o + 3, oy, ox + osx] = s31 + b3
-                    out[n, o + 3, oy, ox + 2 * osx] = s32 + b3
-                    out[n, o + 3, oy, ox + 3 * osx] = s33 + b3
-            # tails: output channels past the last block of 4, then columns past it
-            for j in range(cols):
-                o_start = o_main if j < j_main else o_lo
-                for o in range(o_start, o_lo + og):
-                    acc = _dot1(src_rows, tap_h, tap_w, j, s_w, w, o, c0, cg)
-                    out[n, o, oy, ox0 + j * osx] = acc + (bias[o] if has_bias else 0)
+            c0 = g * cg
+            for ob in range(oblocks):
+                o = g * og + ob * 4
+                no = min(4, g * og + og - o)
+                oa, ob_, oc = o + min(1, no - 1), o + min(2, no - 1), o + min(3, no - 1)
+                z = w.dtype.type(0)
+                s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = z
+                s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = z
+                for th in range(tap_h.size):
+                    r0 = src[n, i0 * s_h + tap_h[th]]
+                    r1 = src[n, i1 * s_h + tap_h[th]]
+                    r2 = src[n, i2 * s_h + tap_h[th]]
+                    r3 = src[n, i3 * s_h + tap_h[th]]
+                    for tw in range(tap_w.size):
+                        x0 = r0[j0 * s_w + tap_w[tw], c0:c0 + cg]
+                        x1 = r1[j1 * s_w + tap_w[tw], c0:c0 + cg]
+                        x2 = r2[j2 * s_w + tap_w[tw], c0:c0 + cg]
+                        x3 = r3[j3 * s_w + tap_w[tw], c0:c0 + cg]
+                        w0, w1, w2, w3 = w[o, th, tw], w[oa, th, tw], w[ob_, th, tw], w[oc, th, tw]
+                        for c in range(cg):
+                            a0, a1, a2, a3 = x0[c], x1[c], x2[c], x3[c]
+                            b = w0[c]
+                            s00 += a0 * b; s01 += a1 * b; s02 += a2 * b; s03 += a3 * b  # noqa: E702
+                            b = w1[c]
+                            s10 += a0 * b; s11 += a1 * b; s12 += a2 * b; s13 += a3 * b  # noqa: E702
+                            b = w2[c]
+                            s20 += a0 * b; s21 += a1 * b; s22 += a2 * b; s23 += a3 * b  # noqa: E702
+                            b = w3[c]
+                            s30 += a0 * b; s31 += a1 * b; s32 += a2 * b; s33 += a3 * b  # noqa: E702
+                sums = ((s00, s01, s02, s03), (s10, s11, s12, s13),
+                        (s20, s21, s22, s23), (s30, s31, s32, s33))
+                pix = ((i0, j0), (i1, j1), (i2, j2), (i3, j3))
+                for a in range(no):
+                    bv = bias[o + a] if has_bias else z
+                    row_sums = sums[a]
+                    for k in range(nq):
+                        out[n, o + a, oy0 + pix[k][0] * osy, ox0 + pix[k][1] * osx] = row_sums[k] + bv
 
 
 @jit(parallel=True)
