@@ -29,6 +29,7 @@ typedef struct fc_isa_kernels {
     int tmax[5];         /** tmax[nb]: most tile rows with nb vectors */
     fc_ukr_f32_fn ukr_f32;
     fc_ukr_f64_fn ukr_f64;
+    double (*probe_f32)(int64_t iters); /** 12 x VL x 2 x iters float32 flops */
 } fc_isa_kernels;
 
 extern const fc_isa_kernels fc_kernels_generic;

@@ -81,3 +81,18 @@ void *fc_calloc(int64_t n, size_t sz)
 }
 
 void fc_free(void *p) { free(p); }
+
+double fc_fma_probe(int64_t iters)
+{
+    const fc_isa_kernels *k = fc_active_kernels();
+    int used = 1;
+    volatile double sink = 0;
+#pragma omp parallel num_threads(fc_threads()) reduction(+ : sink)
+    {
+#pragma omp single
+        used = FC_THREAD_COUNT();
+        sink += k->probe_f32(iters);
+    }
+    (void)sink;
+    return 2.0 * 12 * (k->vbytes / 4) * (double)iters * used;
+}

@@ -11,7 +11,9 @@
 
 #define UK_REAL float
 #define UK_SFX f32
+#define UK_WITH_PROBE
 #include "ukernel.inc"
+#undef UK_WITH_PROBE
 #undef UK_REAL
 #undef UK_SFX
 
@@ -20,5 +22,5 @@
 #include "ukernel.inc"
 
 const fc_isa_kernels fc_kernels_avx512 = {64, 4, {0, 12, 12, 8, 6}, fc_ukr_f32__avx512,
-                                          fc_ukr_f64__avx512};
+                                          fc_ukr_f64__avx512, fc_probe_f32__avx512};
 #endif

@@ -11,7 +11,9 @@
 
 #define UK_REAL float
 #define UK_SFX f32
+#define UK_WITH_PROBE
 #include "ukernel.inc"
+#undef UK_WITH_PROBE
 #undef UK_REAL
 #undef UK_SFX
 
@@ -20,4 +22,4 @@
 #include "ukernel.inc"
 
 const fc_isa_kernels fc_kernels_generic = {16, 2, {0, 10, 5, 0, 0}, fc_ukr_f32__generic,
-                                           fc_ukr_f64__generic};
+                                           fc_ukr_f64__generic, fc_probe_f32__generic};

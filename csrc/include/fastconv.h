@@ -47,6 +47,9 @@ void fc_set_num_threads(int n);
 int fc_get_num_threads(void);
 /** 1 if the build has OpenMP, else 0 (then every kernel runs on one thread). */
 int fc_openmp_enabled(void);
+/** Run iters rounds of 12 independent float32 FMA chains of the active ISA on every
+ *  thread; returns the flops done (the caller times the call). */
+double fc_fma_probe(int64_t iters);
 
 /** y = conv(x, w) + bias: x is n x c_in x h x w with element strides xs[4] (any sign),
  *  w is contiguous c_out x c_in/groups x kh x kw, bias is c_out or NULL,

@@ -1,0 +1,1 @@
+"""Benchmark support: benchdnn layer descriptors and the machine's FMA peak."""
