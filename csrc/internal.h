@@ -50,7 +50,7 @@ void *fc_calloc(int64_t n, size_t sz);
 void fc_free(void *p);
 
 #define FC_ALIGN 64
-#define FC_MAX_TILE_ELEMS 1024   /* >= tmax[nb] * nb * VL for every ISA and dtype */
+#define FC_MAX_TILE_BYTES 2048   /* >= tmax[nb] * nb * vbytes for every ISA (largest: 1536) */
 #define FC_MAX_TILE_ROWS 16      /* >= tmax[nb] for every ISA */
 #define FC_GROUP_TILES 16        /* pixel tiles one task computes together */
 #define FC_KC_BYTES (128 * 1024) /* packed-weight rows per reduction chunk: stays in L2 */
