@@ -4,7 +4,9 @@ The cdef is the part of csrc/include/fastconv.h between the CDEF markers, so the
 Python side always sees exactly the prototypes the C side compiles.  Instruction
 sets are chosen at run time (per-function ``target`` attributes), so the default
 build runs on any x86-64 CPU; ``FASTCONV_MARCH_NATIVE=1`` opts in to
-``-march=native`` and ``FASTCONV_NO_OPENMP=1`` builds single-threaded kernels.
+``-march=native``, ``FASTCONV_NO_OPENMP=1`` builds single-threaded kernels and
+``FASTCONV_EXTRA_CFLAGS`` adds flags (e.g. sanitizers).  Development builds:
+``pip install -e .`` or ``python setup.py build_ext --inplace``.
 """
 import os
 import pathlib
@@ -65,7 +67,3 @@ ffibuilder.set_source(
     extra_compile_args=_compile_args,
     extra_link_args=_link_args,
 )
-
-if __name__ == "__main__":
-    os.chdir(ROOT)
-    ffibuilder.compile(tmpdir="src", verbose=True)  # an in-place build for development
