@@ -73,11 +73,13 @@ def test_out_overlapping_an_input_is_rejected():
     ({"output_mask": (True, False)}, TypeError, "output_mask"),
     ({"output_mask": (1, 0, 1)}, TypeError, "output_mask"),
 ])
-def test_conv2d_backward_rejects_bad_arguments(kwargs, error, words):
+@pytest.mark.parametrize("function", [fastconv.conv2d_backward, fastconv.reference.conv2d_backward],
+                         ids=["fastconv", "reference"])
+def test_conv2d_backward_rejects_bad_arguments(function, kwargs, error, words):
     call = {"grad_output": np.zeros((2, 6, 6, 6), np.float32), "input": X, "weight": W}
     call.update(kwargs)
     with pytest.raises(error, match=words):
-        fastconv.conv2d_backward(**call)
+        function(**call)
 
 
 def test_overlapping_out_message():

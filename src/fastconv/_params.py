@@ -278,6 +278,9 @@ def output_mask3(output_mask):
 def check_grad_output(grad_output, params):
     """Check grad_output against the forward geometry."""
     check_array("grad_output", grad_output, (3, 4))
+    if grad_output.dtype != params.dtype:
+        raise TypeError(f"all arrays of one call must share one dtype; got grad_output="
+                        f"{grad_output.dtype}, input={params.dtype}")
     expected = params.user_shape(params.output_shape)
     if grad_output.shape != expected:
         raise ValueError(

@@ -70,9 +70,6 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     p = conv_params(input, weight, None, stride, padding, dilation, groups, padding_mode)
     mask = output_mask3(output_mask)
     check_grad_output(grad_output, p)
-    if grad_output.dtype != p.dtype:
-        raise TypeError(f"all arrays of one call must share one dtype; got grad_output="
-                        f"{grad_output.dtype}, input={p.dtype}")
     data_spec = _registry.select("conv2d_bwd_data", p, algorithm, backend) if mask[0] else None
     filter_spec = (_registry.select("conv2d_bwd_filter", p, algorithm, backend)
                    if mask[1] or mask[2] else None)
