@@ -82,6 +82,53 @@ fc_status fc_f64_conv2d_bwd_filter_direct(const fc_conv_geom *g, const double *g
                                           const double *x, const int64_t *xs,
                                           const int64_t *map_h, const int64_t *map_w,
                                           double *gw, double *gb);
+/** Geometry of one 2-D pooling.  Output row i reads input rows
+ *  row_start[i] + a * step_h for a < row_count[i] (all inside the input); columns
+ *  likewise.  The tables are built by fastconv/_params.py for regular, dilated,
+ *  padded, ceil-mode and adaptive windows alike. */
+typedef struct fc_pool_geom {
+    int64_t n, c, h, w;         /** input batch, channels, height, width */
+    int64_t oh, ow;             /** output height and width */
+    int64_t step_h, step_w;     /** distance between taps (the dilation) */
+} fc_pool_geom;
+
+/** y = max over each window of x (strides xs[4], any sign); a later tap wins when
+ *  greater or NaN (so ties keep the first, and NaN propagates); idx (or NULL)
+ *  receives the winner's h * w_in + w.  y, idx contiguous n x c x oh x ow. */
+fc_status fc_f32_maxpool2d_fwd(const fc_pool_geom *g, const float *x, const int64_t *xs,
+                               const int64_t *row_start, const int64_t *row_count,
+                               const int64_t *col_start, const int64_t *col_count,
+                               float *y, int64_t *idx);
+/** float64 twin of fc_f32_maxpool2d_fwd. */
+fc_status fc_f64_maxpool2d_fwd(const fc_pool_geom *g, const double *x, const int64_t *xs,
+                               const int64_t *row_start, const int64_t *row_count,
+                               const int64_t *col_start, const int64_t *col_count,
+                               double *y, int64_t *idx);
+/** gx (contiguous, overwritten) = gy scattered to the flat plane positions idx
+ *  (each in [0, h * w), checked by the caller); one thread per plane, so no races. */
+fc_status fc_f32_maxpool2d_bwd(const fc_pool_geom *g, const float *gy, const int64_t *idx, float *gx);
+/** float64 twin of fc_f32_maxpool2d_bwd. */
+fc_status fc_f64_maxpool2d_bwd(const fc_pool_geom *g, const double *gy, const int64_t *idx, double *gx);
+/** y = sum over each window of x, times inv_div[i * ow + j] (float64). */
+fc_status fc_f32_avgpool2d_fwd(const fc_pool_geom *g, const float *x, const int64_t *xs,
+                               const int64_t *row_start, const int64_t *row_count,
+                               const int64_t *col_start, const int64_t *col_count,
+                               const double *inv_div, float *y);
+/** float64 twin of fc_f32_avgpool2d_fwd. */
+fc_status fc_f64_avgpool2d_fwd(const fc_pool_geom *g, const double *x, const int64_t *xs,
+                               const int64_t *row_start, const int64_t *row_count,
+                               const int64_t *col_start, const int64_t *col_count,
+                               const double *inv_div, double *y);
+/** gx (contiguous, overwritten) = each gy[i][j] * inv_div[i * ow + j] added to its window. */
+fc_status fc_f32_avgpool2d_bwd(const fc_pool_geom *g, const float *gy,
+                               const int64_t *row_start, const int64_t *row_count,
+                               const int64_t *col_start, const int64_t *col_count,
+                               const double *inv_div, float *gx);
+/** float64 twin of fc_f32_avgpool2d_bwd. */
+fc_status fc_f64_avgpool2d_bwd(const fc_pool_geom *g, const double *gy,
+                               const int64_t *row_start, const int64_t *row_count,
+                               const int64_t *col_start, const int64_t *col_count,
+                               const double *inv_div, double *gx);
 /* CDEF-END */
 
 #endif

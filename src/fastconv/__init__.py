@@ -8,14 +8,27 @@ from . import reference
 from ._registry import UnsupportedError
 from ._threads import get_num_threads, set_num_threads
 from .conv import conv2d, conv2d_backward
+from .pool import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward, adaptive_max_pool2d,
+                   adaptive_max_pool2d_backward, avg_pool2d, avg_pool2d_backward, lp_pool2d,
+                   lp_pool2d_backward, max_pool2d, max_pool2d_backward)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "UnsupportedError",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
     "conv2d",
     "conv2d_backward",
     "get_num_threads",
+    "lp_pool2d",
+    "lp_pool2d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
     "reference",
     "set_num_threads",
 ]

@@ -82,6 +82,42 @@ def conv2d_bwd_filter_direct(p, gy, x, gw, gb):
         _geom(p), _ptr(gy), _ptr(x), _i64(xs), _i64(mh), _i64(mw), _ptr(gw), _ptr(gb)))
 
 
+def _pool_geom(p):
+    g = ffi.new("fc_pool_geom *")
+    g.n, g.c, g.h, g.w, g.oh, g.ow = p.n, p.c, p.h, p.w, p.oh, p.ow
+    g.step_h, g.step_w = p.step_h, p.step_w
+    return g
+
+
+def _windows(p):
+    return _i64(p.row_start), _i64(p.row_count), _i64(p.col_start), _i64(p.col_count)
+
+
+def maxpool2d_fwd_direct(p, x, y, idx):
+    """y (and idx unless None) = window maxima of x; x any strides."""
+    x, xs = _strided(x)
+    check(_fn("maxpool2d_fwd", p.dtype)(_pool_geom(p), _ptr(x), _i64(xs), *_windows(p), _ptr(y),
+                                        ffi.NULL if idx is None else _i64(idx)))
+
+
+def maxpool2d_bwd_direct(p, gy, idx, gx):
+    """gx = gy scattered to idx; all contiguous."""
+    check(_fn("maxpool2d_bwd", p.dtype)(_pool_geom(p), _ptr(gy), _i64(idx), _ptr(gx)))
+
+
+def avgpool2d_fwd_direct(p, x, inv_div, y):
+    """y = window sums of x times inv_div (contiguous float64, oh x ow)."""
+    x, xs = _strided(x)
+    check(_fn("avgpool2d_fwd", p.dtype)(_pool_geom(p), _ptr(x), _i64(xs), *_windows(p),
+                                        ffi.cast("double *", inv_div.ctypes.data), _ptr(y)))
+
+
+def avgpool2d_bwd_direct(p, gy, inv_div, gx):
+    """gx = each gy * inv_div spread over its window; all contiguous."""
+    check(_fn("avgpool2d_bwd", p.dtype)(_pool_geom(p), _ptr(gy), *_windows(p),
+                                        ffi.cast("double *", inv_div.ctypes.data), _ptr(gx)))
+
+
 def isa_detected():
     return ISA_NAMES[lib.fc_isa_detected()]
 
@@ -105,5 +141,9 @@ if lib is not None:
             ("conv2d_fwd", conv2d_fwd_direct),
             ("conv2d_bwd_data", conv2d_bwd_data_direct),
             ("conv2d_bwd_filter", conv2d_bwd_filter_direct),
+            ("maxpool2d_fwd", maxpool2d_fwd_direct),
+            ("maxpool2d_bwd", maxpool2d_bwd_direct),
+            ("avgpool2d_fwd", avgpool2d_fwd_direct),
+            ("avgpool2d_bwd", avgpool2d_bwd_direct),
         ):
             _registry.register(_registry.KernelSpec(_op, "direct", "c", _dtype, _kernel, _registry.always))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -305,3 +305,152 @@ def strides_usable(array):
     """True when every byte stride is a whole number of elements (else copy first)."""
     return all(s % array.itemsize == 0 for s in array.strides) and array.ctypes.data % array.itemsize == 0
 
+
+
+@dataclass(frozen=True)
+class PoolParams:
+    """A validated 2-D pooling: shapes and, per output row and column, its window.
+
+    Window tables (int64, one entry per output row or column): the first input
+    index the window reads (``row_start``), how many of its taps fall inside the
+    input (``row_count``; taps are ``step`` apart) and its extent clipped to the
+    padded input (``row_padded``, for ``count_include_pad``)."""
+
+    batched: bool
+    n: int
+    c: int
+    h: int
+    w: int
+    oh: int
+    ow: int
+    step_h: int
+    step_w: int
+    dtype: np.dtype
+    row_start: np.ndarray = field(repr=False, compare=False)
+    row_count: np.ndarray = field(repr=False, compare=False)
+    row_padded: np.ndarray = field(repr=False, compare=False)
+    col_start: np.ndarray = field(repr=False, compare=False)
+    col_count: np.ndarray = field(repr=False, compare=False)
+    col_padded: np.ndarray = field(repr=False, compare=False)
+
+    @property
+    def input_shape(self):
+        return (self.n, self.c, self.h, self.w)
+
+    @property
+    def output_shape(self):
+        return (self.n, self.c, self.oh, self.ow)
+
+    def user_shape(self, shape):
+        """``shape`` without its batch axis when the call was unbatched."""
+        return tuple(shape) if self.batched else tuple(shape[1:])
+
+    def inverse_divisors(self, count_include_pad=True, divisor_override=None):
+        """1 / the divisor of every output cell of an average pool, (oh, ow) float64."""
+        if divisor_override is not None:
+            return np.full((self.oh, self.ow), 1.0 / divisor_override)
+        rows, cols = (self.row_padded, self.col_padded) if count_include_pad else (self.row_count, self.col_count)
+        return 1.0 / (rows[:, None] * cols[None, :]).astype(np.float64)
+
+
+def _pool_axis(name, size, k, s, d, before, after, ceil_mode):
+    """Window tables of one axis of a regular pool, and the output size."""
+    eff = (k - 1) * d + 1
+    span = size + before + after - eff
+    out = (span + (s - 1 if ceil_mode else 0)) // s + 1  # floor division, as PyTorch's div_rtn
+    if ceil_mode and (out - 1) * s >= size + before:
+        out -= 1  # PyTorch: the last window must start inside the input or left padding
+    if out < 1:
+        raise ValueError(
+            f"kernel_size: the window spans {eff} cells with dilation {d}, more than the "
+            f"padded {name} {size + before + after}; it must fit"
+        )
+    start = np.arange(out, dtype=np.int64) * s - before
+    first_tap = np.where(start < 0, (-start + d - 1) // d, 0)
+    last_tap = np.minimum(k, (size - start + d - 1) // d)  # one past the last tap inside
+    count = last_tap - first_tap
+    if (count <= 0).any():
+        bad = int(np.argmax(count <= 0))
+        raise ValueError(
+            f"padding: output {name} index {bad} has a window entirely in the padding "
+            f"(padding {before}/{after}, kernel {k}, stride {s}, dilation {d}); every window "
+            f"must overlap the input"
+        )
+    padded = np.minimum(start + eff, size + after) - start
+    return out, start + first_tap * d, count, padded
+
+
+def pool_params(input, kernel_size, stride, padding, dilation, ceil_mode):
+    """Validate the arguments of max/avg/lp pooling and return its PoolParams."""
+    check_array("input", input, (3, 4))
+    kh, kw = int_pair("kernel_size", kernel_size, 1)
+    sh, sw = (kh, kw) if stride is None else int_pair("stride", stride, 1)
+    dh, dw = int_pair("dilation", dilation, 1)
+    if isinstance(padding, str):
+        raise TypeError(f"padding={padding!r}: pooling takes an int, a pair or a 4-tuple")
+    pt, pb, pl, pr = padding_4("padding", padding)
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise TypeError(f"ceil_mode={ceil_mode!r}: expected a bool")
+    batched = input.ndim == 4
+    n, c, h, w = input.shape if batched else (1,) + input.shape
+    if min(h, w) < 1:
+        raise ValueError(f"input: height and width must be >= 1, got shape {input.shape}")
+    oh, r0, rn, rp = _pool_axis("height", h, kh, sh, dh, pt, pb, ceil_mode)
+    ow, c0, cn, cp = _pool_axis("width", w, kw, sw, dw, pl, pr, ceil_mode)
+    return PoolParams(batched, int(n), int(c), int(h), int(w), oh, ow, dh, dw, input.dtype,
+                      r0, rn, rp, c0, cn, cp)
+
+
+def adaptive_pool_params(input, output_size):
+    """Validate adaptive pooling arguments: window i spans floor(i*in/out) to ceil((i+1)*in/out)."""
+    check_array("input", input, (3, 4))
+    batched = input.ndim == 4
+    n, c, h, w = input.shape if batched else (1,) + input.shape
+    if min(h, w) < 1:
+        raise ValueError(f"input: height and width must be >= 1, got shape {input.shape}")
+    if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        sizes = [h if output_size[0] is None else output_size[0], w if output_size[1] is None else output_size[1]]
+    else:
+        sizes = output_size
+    oh, ow = int_pair("output_size", sizes, 1)
+    tables = []
+    for size, out in ((h, oh), (w, ow)):
+        i = np.arange(out, dtype=np.int64)
+        start, end = (i * size) // out, -((-(i + 1) * size) // out)
+        tables += [start, end - start, end - start]
+    return PoolParams(batched, int(n), int(c), int(h), int(w), oh, ow, 1, 1, input.dtype, *tables)
+
+
+def check_bool(name, value):
+    """A bool argument (NumPy bools too)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}={value!r}: expected True or False")
+    return bool(value)
+
+
+def check_divisor_override(value):
+    """None or an int >= 1."""
+    if value is not None and (not _is_int(value) or value < 1):
+        raise ValueError(f"divisor_override={value!r}: expected None or an int >= 1")
+    return value
+
+
+def check_norm_type(value):
+    """lp_pool2d's p: a finite number > 0."""
+    if not isinstance(value, (numbers.Real, np.floating)) or isinstance(value, (bool, np.bool_)) \
+            or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"norm_type={value!r}: expected a finite number > 0")
+    return float(value)
+
+
+def check_indices(indices, grad_output, plane_size):
+    """Indices given to a max-pool backward: int64, grad_output's shape, within the plane."""
+    if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
+        raise TypeError(f"indices: expected an int64 numpy.ndarray, got "
+                        f"{getattr(indices, 'dtype', type(indices).__name__)}")
+    if indices.shape != grad_output.shape:
+        raise ValueError(f"indices: shape {indices.shape} differs from grad_output's {grad_output.shape}")
+    if indices.size and (indices.min() < 0 or indices.max() >= plane_size):
+        raise ValueError(f"indices: values must lie in [0, {plane_size}) (flat h * W + w within "
+                         f"an input plane), got [{indices.min()}, {indices.max()}]")
+    return indices

@@ -12,8 +12,10 @@ from typing import Callable, Optional
 
 import numpy as np
 
-OPS = ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter")
-ALGORITHMS = ("direct", "im2col", "winograd")
+CONV_OPS = ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter")
+POOL_OPS = ("maxpool2d_fwd", "maxpool2d_bwd", "avgpool2d_fwd", "avgpool2d_bwd")
+OPS = CONV_OPS + POOL_OPS
+ALGORITHMS = ("direct", "im2col", "winograd")  # pooling has one: "direct" (window loops)
 BACKENDS = ("c", "numba")
 DTYPE_TAGS = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 

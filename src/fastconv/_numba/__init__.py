@@ -7,11 +7,14 @@ import importlib.util
 
 from .. import _registry
 
-_MODULES = {"direct": "fastconv._numba.direct"}
-_KERNELS = (
-    ("conv2d_fwd", "direct", "conv2d_fwd_direct"),
-    ("conv2d_bwd_data", "direct", "conv2d_bwd_data_direct"),
-    ("conv2d_bwd_filter", "direct", "conv2d_bwd_filter_direct"),
+_KERNELS = (  # (op, algorithm, module, function)
+    ("conv2d_fwd", "direct", "fastconv._numba.direct", "conv2d_fwd_direct"),
+    ("conv2d_bwd_data", "direct", "fastconv._numba.direct", "conv2d_bwd_data_direct"),
+    ("conv2d_bwd_filter", "direct", "fastconv._numba.direct", "conv2d_bwd_filter_direct"),
+    ("maxpool2d_fwd", "direct", "fastconv._numba.pool", "maxpool2d_fwd_direct"),
+    ("maxpool2d_bwd", "direct", "fastconv._numba.pool", "maxpool2d_bwd_direct"),
+    ("avgpool2d_fwd", "direct", "fastconv._numba.pool", "avgpool2d_fwd_direct"),
+    ("avgpool2d_bwd", "direct", "fastconv._numba.pool", "avgpool2d_bwd_direct"),
 )
 
 
@@ -27,6 +30,6 @@ if importlib.util.find_spec("numba") is None:  # pragma: no cover - numba is a d
     _registry.mark_unavailable("numba", "numba is not installed")
 else:
     for _dtype in ("f32", "f64"):
-        for _op, _alg, _name in _KERNELS:
+        for _op, _alg, _module, _name in _KERNELS:
             _registry.register(_registry.KernelSpec(
-                _op, _alg, "numba", _dtype, _lazy(_MODULES[_alg], _name), _registry.always))
+                _op, _alg, "numba", _dtype, _lazy(_module, _name), _registry.always))

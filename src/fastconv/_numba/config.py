@@ -24,3 +24,11 @@ def jit(parallel=False):
 
 
 prange = numba.prange
+
+
+def use_threads():
+    """Make the calling thread's Numba kernels use fastconv's thread setting (Numba's
+    setting is per thread, so every wrapper calls this before its kernel)."""
+    from .._threads import get_num_threads
+
+    numba.set_num_threads(get_num_threads())

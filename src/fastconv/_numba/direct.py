@@ -19,11 +19,9 @@ arrays; the njit kernels take only arrays and scalars.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from .._threads import get_num_threads
-from .config import jit, prange
+from .config import jit, prange, use_threads
 
 
 @jit(parallel=True)
@@ -231,13 +229,9 @@ def _bias_grad(gy, gb):
         gb[oc] = s
 
 
-def _use_threads():
-    numba.set_num_threads(get_num_threads())
-
-
 def conv2d_fwd_direct(p, x, w, bias, y):
     """y = conv(x, w) + bias; y contiguous."""
-    _use_threads()
+    use_threads()
     src = np.empty((p.n, p.hp, p.wp, p.c_in), dtype=p.dtype)
     _gather_nhwc(x, *p.padding_maps, src)
     wt = np.ascontiguousarray(w.transpose(0, 2, 3, 1))
@@ -251,7 +245,7 @@ def conv2d_fwd_direct(p, x, w, bias, y):
 def conv2d_bwd_data_direct(p, gy, w, gx):
     """gx = grad of input: per stride phase, a dot-convolution of padded gy with the
     phase's taps of w rotated 180 degrees."""
-    _use_threads()
+    use_threads()
     G, icg, ocg = p.groups, p.c_in // p.groups, p.c_out // p.groups
     top = -(-(p.kh - 1) * p.dh // p.sh)
     left = -(-(p.kw - 1) * p.dw // p.sw)
@@ -287,7 +281,7 @@ def conv2d_bwd_data_direct(p, gy, w, gx):
 
 def conv2d_bwd_filter_direct(p, gy, x, gw, gb):
     """gw, gb = grads of weight and bias (either may be None)."""
-    _use_threads()
+    use_threads()
     if gb is not None:
         _bias_grad(gy, gb)
     if gw is None:
