@@ -40,7 +40,7 @@ def _compiler_accepts(flags):
 
 
 def _flags():
-    compile_args = ["-O3", "-std=gnu11", "-ffp-contract=fast", "-fno-strict-aliasing"]
+    compile_args = ["-O3", "-std=gnu11", "-ffp-contract=fast"]
     link_args = []
     if os.environ.get("FASTCONV_MARCH_NATIVE") == "1":
         compile_args.append("-march=native")

@@ -1,6 +1,7 @@
 """Parse oneDNN benchdnn convolution descriptors (the layer lists of real networks).
 
-A descriptor reads like ``mb50ic64ih56oc64oh56kh3ph1n"resnet_50:res2a_branch2b*3"``.
+A descriptor reads like ``mb50ic64ih56oc64oh56kh3ph1n"resnet_50:res2a_branch2b*3"``;
+pooling descriptors are the same without ``oc``.
 benchdnn's rules, as its README states them: defaults g1, mb2, stride 1, dilation
 0 (benchdnn's dilation is PyTorch's minus one); a missing ``w`` value copies the
 ``h`` value; a missing top/left padding is deduced from the output size as
@@ -78,33 +79,97 @@ def _resolve(i, o, k, s, d, p):
     return o, p, (o - 1) * s + ext - i - p
 
 
-def parse_conv(line, default_mb=None):
-    """A ConvLayer from one descriptor line, or None for comments and 1-D/3-D problems."""
+def _entries(line):
+    """(name, {entry: value}) of a 2-D descriptor line; None for comments, 1-D and 3-D."""
     line = line.split("#", 1)[0].strip()
     if not line:
         return None
     name_match = _NAME.search(line)
     name = name_match.group(1) if name_match else line
-    body = _NAME.sub("", line).replace("_", "")
-    values = {key: int(val) for key, val in _ENTRY.findall(body)}
-    if any(k in values for k in ("id", "od", "kd")) or "ih" not in values and "iw" in values:
+    values = {key: int(val) for key, val in _ENTRY.findall(_NAME.sub("", line).replace("_", ""))}
+    if any(k in values for k in ("id", "od", "kd")) or "ih" not in values:
         return None
+    return name, values
+
+
+def _spatial(values):
+    """(oh, ow, kh, kw, sh, sw, dh, dw, (top, bottom, left, right)) by benchdnn's rules."""
     get = values.get
-    g, mb = get("g", 1), get("mb", 2) if default_mb is None else default_mb
     ih, kh, sh, dh = get("ih"), get("kh"), get("sh", 1), get("dh", 0)
     oh, pt, pb = _resolve(ih, get("oh"), kh, sh, dh, get("ph"))
     if not any(k in values for k in ("iw", "ow", "kw", "sw", "pw", "dw")):
-        iw, ow, kw, sw, dw, pl, pr = ih, oh, kh, sh, dh, pt, pb  # a square problem
-    else:
-        iw, kw, sw, dw = get("iw", ih), get("kw", kh), get("sw", sh), get("dw", dh)
-        pw = get("pw")
-        if pw is None and get("ow") is None:
-            pw = get("ph")  # nothing to deduce it from: the h value, else 0
-        ow, pl, pr = _resolve(iw, get("ow"), kw, sw, dw, pw)
+        return oh, oh, kh, kh, sh, sh, dh, dh, (pt, pb, pt, pb)  # a square problem
+    iw, kw, sw, dw = get("iw", ih), get("kw", kh), get("sw", sh), get("dw", dh)
+    pw = get("pw")
+    if pw is None and get("ow") is None:
+        pw = get("ph")  # nothing to deduce it from: the h value, else 0
+    ow, pl, pr = _resolve(iw, get("ow"), kw, sw, dw, pw)
+    return oh, ow, kh, kw, sh, sw, dh, dw, (pt, pb, pl, pr)
+
+
+def _repeats(name):
     star = re.search(r"\*(\d+)$", name)
-    repeats = int(star.group(1)) if star else 1
-    return ConvLayer(name, mb, g, get("ic"), ih, iw, get("oc"), oh, ow, kh, kw, sh, sw,
-                     pt, pb, pl, pr, dh + 1, dw + 1, repeats)
+    return int(star.group(1)) if star else 1
+
+
+def parse_conv(line, default_mb=None):
+    """A ConvLayer from one descriptor line, or None for comments and 1-D/3-D problems."""
+    parsed = _entries(line)
+    if parsed is None:
+        return None
+    name, values = parsed
+    mb = values.get("mb", 2) if default_mb is None else default_mb
+    ih = values["ih"]
+    iw = values.get("iw", ih)
+    oh, ow, kh, kw, sh, sw, dh, dw, (pt, pb, pl, pr) = _spatial(values)
+    return ConvLayer(name, mb, values.get("g", 1), values["ic"], ih, iw, values["oc"], oh, ow,
+                     kh, kw, sh, sw, pt, pb, pl, pr, dh + 1, dw + 1, _repeats(name))
+
+
+@dataclass(frozen=True)
+class PoolLayer:
+    """One pooling problem: padding as (top, bottom, left, right); a negative end
+    padding means the last input rows or columns are never read."""
+
+    name: str
+    mb: int
+    c: int
+    ih: int
+    iw: int
+    oh: int
+    ow: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    padding: tuple
+    repeats: int = 1
+
+    def pool_args(self, x):
+        """(input, keyword arguments) for fastconv's pooling; negative end padding crops x."""
+        pt, pb, pl, pr = self.padding
+        xc = x[:, :, :x.shape[2] + min(pb, 0), :x.shape[3] + min(pr, 0)]
+        return xc, dict(kernel_size=(self.kh, self.kw), stride=(self.sh, self.sw),
+                        padding=(pt, max(pb, 0), pl, max(pr, 0)))
+
+
+def parse_pool(line, default_mb=None):
+    """A PoolLayer from one pooling descriptor line, or None for comments and 1-D/3-D."""
+    parsed = _entries(line)
+    if parsed is None:
+        return None
+    name, values = parsed
+    mb = values.get("mb", 2) if default_mb is None else default_mb
+    ih = values["ih"]
+    oh, ow, kh, kw, sh, sw, _, _, pads = _spatial(values)
+    return PoolLayer(name, mb, values["ic"], ih, values.get("iw", ih), oh, ow, kh, kw, sh, sw, pads,
+                     _repeats(name))
+
+
+def read_pool_file(path, mb=None):
+    """Every 2-D PoolLayer of a benchdnn pooling batch file."""
+    with open(path) as fh:
+        return [layer for layer in (parse_pool(line, mb) for line in fh) if layer is not None]
 
 
 def read_conv_file(path, mb=None):
