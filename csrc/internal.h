@@ -49,6 +49,14 @@ void *fc_alloc(int64_t n, size_t sz);
 void *fc_calloc(int64_t n, size_t sz);
 void fc_free(void *p);
 
+/* Plain loops (pooling) compiled for AVX2 and the baseline, chosen when the
+ * library loads (GCC's ifunc-based target_clones; elsewhere just the baseline). */
+#if FC_X86 && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#define FC_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define FC_CLONES
+#endif
+
 #define FC_ALIGN 64
 #define FC_MAX_TILE_BYTES 2048   /* >= tmax[nb] * nb * vbytes for every ISA (largest: 1536) */
 #define FC_MAX_TILE_ROWS 16      /* >= tmax[nb] for every ISA */
