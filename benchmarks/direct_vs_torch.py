@@ -10,13 +10,12 @@ float32 FMA peak (half of it for float64).  Needs torch (pip install torch).
 from __future__ import annotations
 
 import argparse
-import time
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 import fastconv
+from fastconv.bench.timing import interleaved_medians
 from fastconv.bench.benchdnn import read_conv_file
 from fastconv.bench.peak import fma_peak_gflops
 
@@ -76,15 +75,7 @@ def main():
         for op in args.ops.split(","):
             calls = {"torch": torch_call(layer, op, x, w, gy)}
             calls.update({b: fastconv_call(layer, op, x, w, gy, b) for b in backends})
-            times = {name: [] for name in calls}
-            for fn in calls.values():
-                fn()  # warm-up: JIT, first-touch of buffers
-            for _ in range(args.repeats):
-                for name, fn in calls.items():
-                    start = time.perf_counter()
-                    fn()
-                    times[name].append(time.perf_counter() - start)
-            med = {name: float(np.median(t)) for name, t in times.items()}
+            med = interleaved_medians(calls, args.repeats)
             line = f"{op:10s} {layer.name[:34]:34s} {layer.flops / med['torch'] / 1e9:10.1f}"
             for b in backends:
                 gf = layer.flops / med[b] / 1e9

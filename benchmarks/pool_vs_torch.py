@@ -13,27 +13,23 @@ Candidates are timed in turn within each repetition; figures are medians.
 from __future__ import annotations
 
 import argparse
-import time
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 import fastconv
+from fastconv.bench.timing import interleaved_medians
 from fastconv.bench.benchdnn import read_pool_file
 
 OPS = ("max_fwd", "max_bwd", "avg_fwd", "avg_bwd")
 
 
 def copy_bandwidth(repeats):
+    """np.copyto of 256 MiB, in GB/s counting the bytes read and written."""
     src = np.ones(64 * 2**20, np.float32)
     dst = np.empty_like(src)
-    times = []
-    for _ in range(repeats + 1):
-        start = time.perf_counter()
-        np.copyto(dst, src)
-        times.append(time.perf_counter() - start)
-    return 2 * src.nbytes / float(np.median(times[1:])) / 1e9
+    seconds = interleaved_medians({"copy": lambda: np.copyto(dst, src)}, repeats)["copy"]
+    return 2 * src.nbytes / seconds / 1e9
 
 
 def torch_geometry(layer, xc):
@@ -96,15 +92,7 @@ def main():
                          "max_bwd": gy.nbytes + idx.nbytes + xc.nbytes, "avg_bwd": gy.nbytes + xc.nbytes}[op]
                 torch_fn, ours = calls(layer, op, x, gy, idx, backends)
                 candidates = {"torch": torch_fn, **ours}
-                times = {name: [] for name in candidates}
-                for fn in candidates.values():
-                    fn()
-                for _ in range(args.repeats):
-                    for name, fn in candidates.items():
-                        start = time.perf_counter()
-                        fn()
-                        times[name].append(time.perf_counter() - start)
-                med = {name: float(np.median(t)) for name, t in times.items()}
+                med = interleaved_medians(candidates, args.repeats)
                 line = f"{op:8s} {layer.name[:34]:34s} {moved / 1e6:6.1f} {moved / med['torch'] / 1e9:10.1f}"
                 for b in backends:
                     gbs = moved / med[b] / 1e9

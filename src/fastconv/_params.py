@@ -112,8 +112,25 @@ def padding_index_map(size, before, after, mode):
     return np.where(m < size, m, period - m)
 
 
+class _Batched:
+    """Shape helper shared by the Params classes (which define ``batched``)."""
+
+    def user_shape(self, shape):
+        """``shape`` without its batch axis when the call was unbatched."""
+        return tuple(shape) if self.batched else tuple(shape[1:])
+
+
+def _nchw(input):
+    """(batched, n, c, h, w) of a checked 3-D or 4-D input; h and w must be >= 1."""
+    batched = input.ndim == 4
+    n, c, h, w = input.shape if batched else (1,) + input.shape
+    if min(h, w) < 1:
+        raise ValueError(f"input: height and width must be >= 1, got shape {input.shape}")
+    return batched, n, c, h, w
+
+
 @dataclass(frozen=True)
-class ConvParams:
+class ConvParams(_Batched):
     """A validated 2-D convolution: shapes, geometry and output-size arithmetic."""
 
     batched: bool
@@ -160,9 +177,6 @@ class ConvParams:
     def weight_shape(self):
         return (self.c_out, self.c_in // self.groups, self.kh, self.kw)
 
-    def user_shape(self, shape):
-        """``shape`` without its batch axis when the call was unbatched."""
-        return tuple(shape) if self.batched else tuple(shape[1:])
 
     @property
     def flops(self):
@@ -210,8 +224,7 @@ def conv_params(input, weight, bias, stride, padding, dilation, groups, padding_
         raise ValueError(f"groups={groups}: must be >= 1")
     if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
         raise ValueError(f"padding_mode={padding_mode!r}: expected one of {PADDING_MODES}")
-    batched = input.ndim == 4
-    n, c_in, h, w = input.shape if batched else (1,) + input.shape
+    batched, n, c_in, h, w = _nchw(input)
     c_out, c_per_group, kh, kw = weight.shape
     if min(kh, kw) < 1:
         raise ValueError(f"weight: kernel size must be >= 1, got shape {weight.shape}")
@@ -228,8 +241,6 @@ def conv_params(input, weight, bias, stride, padding, dilation, groups, padding_
         raise ValueError(f"input {input.shape} and weight {weight.shape} need >= 1 channel")
     if bias is not None and bias.shape != (c_out,):
         raise ValueError(f"bias: expected shape ({c_out},), got {bias.shape}")
-    if min(h, w) < 1:
-        raise ValueError(f"input: height and width must be >= 1, got shape {input.shape}")
     sh, sw = int_pair("stride", stride, 1)
     dh, dw = int_pair("dilation", dilation, 1)
     pt, pb, pl, pr = _resolve_padding(padding, (h, w), (kh, kw), (sh, sw), (dh, dw))
@@ -308,7 +319,7 @@ def strides_usable(array):
 
 
 @dataclass(frozen=True)
-class PoolParams:
+class PoolParams(_Batched):
     """A validated 2-D pooling: shapes and, per output row and column, its window.
 
     Window tables (int64, one entry per output row or column): the first input
@@ -341,9 +352,6 @@ class PoolParams:
     def output_shape(self):
         return (self.n, self.c, self.oh, self.ow)
 
-    def user_shape(self, shape):
-        """``shape`` without its batch axis when the call was unbatched."""
-        return tuple(shape) if self.batched else tuple(shape[1:])
 
     def inverse_divisors(self, count_include_pad=True, divisor_override=None):
         """1 / the divisor of every output cell of an average pool, (oh, ow) float64."""
@@ -391,10 +399,7 @@ def pool_params(input, kernel_size, stride, padding, dilation, ceil_mode):
     pt, pb, pl, pr = padding_4("padding", padding)
     if not isinstance(ceil_mode, (bool, np.bool_)):
         raise TypeError(f"ceil_mode={ceil_mode!r}: expected a bool")
-    batched = input.ndim == 4
-    n, c, h, w = input.shape if batched else (1,) + input.shape
-    if min(h, w) < 1:
-        raise ValueError(f"input: height and width must be >= 1, got shape {input.shape}")
+    batched, n, c, h, w = _nchw(input)
     oh, r0, rn, rp = _pool_axis("height", h, kh, sh, dh, pt, pb, ceil_mode)
     ow, c0, cn, cp = _pool_axis("width", w, kw, sw, dw, pl, pr, ceil_mode)
     return PoolParams(batched, int(n), int(c), int(h), int(w), oh, ow, dh, dw, input.dtype,
@@ -404,10 +409,7 @@ def pool_params(input, kernel_size, stride, padding, dilation, ceil_mode):
 def adaptive_pool_params(input, output_size):
     """Validate adaptive pooling arguments: window i spans floor(i*in/out) to ceil((i+1)*in/out)."""
     check_array("input", input, (3, 4))
-    batched = input.ndim == 4
-    n, c, h, w = input.shape if batched else (1,) + input.shape
-    if min(h, w) < 1:
-        raise ValueError(f"input: height and width must be >= 1, got shape {input.shape}")
+    batched, n, c, h, w = _nchw(input)
     if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
         sizes = [h if output_size[0] is None else output_size[0], w if output_size[1] is None else output_size[1]]
     else:

@@ -167,12 +167,15 @@ def parse_pool(line, default_mb=None):
 
 
 def read_pool_file(path, mb=None):
-    """Every 2-D PoolLayer of a benchdnn pooling batch file."""
+    """Every 2-D PoolLayer of a benchdnn pooling batch file (mb, when given, replaces its batch)."""
+    return _read(path, parse_pool, mb)
+
+
+def _read(path, parse, mb):
     with open(path) as fh:
-        return [layer for layer in (parse_pool(line, mb) for line in fh) if layer is not None]
+        return [layer for layer in (parse(line, mb) for line in fh) if layer is not None]
 
 
 def read_conv_file(path, mb=None):
-    """Every 2-D ConvLayer of a benchdnn batch file."""
-    with open(path) as fh:
-        return [layer for layer in (parse_conv(line, mb) for line in fh) if layer is not None]
+    """Every 2-D ConvLayer of a benchdnn batch file (mb, when given, replaces its batch)."""
+    return _read(path, parse_conv, mb)
