@@ -27,6 +27,7 @@ POOL_CASES = [
     ("unit", (1, 5, 4, 4), {"kernel_size": 1}),
     ("overlap_s1", (2, 2, 6, 6), {"kernel_size": 3, "stride": 1, "padding": 1}),
     ("resnet_like", (1, 8, 16, 16), {"kernel_size": 3, "stride": 2, "padding": 1}),
+    ("tall_plane", (1, 2, 150, 9), {"kernel_size": 3, "stride": 1, "padding": 1}),  # > 64 output rows
 ]
 DILATED_CASES = [
     ("dilation", (1, 3, 12, 11), {"kernel_size": 3, "stride": 2, "dilation": (2, 3), "padding": 1}),
