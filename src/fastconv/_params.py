@@ -361,8 +361,12 @@ class PoolParams(_Batched):
         return 1.0 / (rows[:, None] * cols[None, :]).astype(np.float64)
 
 
+@functools.lru_cache(maxsize=256)
 def _pool_axis(name, size, k, s, d, before, after, ceil_mode):
-    """Window tables of one axis of a regular pool, and the output size."""
+    """Window tables of one axis of a regular pool, and the output size.
+
+    Cached per geometry (the tables are most of a small pooling call's fixed cost);
+    the arrays are read-only, so no caller can change a shared table."""
     eff = (k - 1) * d + 1
     span = size + before + after - eff
     out = (span + (s - 1 if ceil_mode else 0)) // s + 1  # floor division, as PyTorch's div_rtn
@@ -385,7 +389,10 @@ def _pool_axis(name, size, k, s, d, before, after, ceil_mode):
             f"must overlap the input"
         )
     padded = np.minimum(start + eff, size + after) - start
-    return out, start + first_tap * d, count, padded
+    tables = (start + first_tap * d, count, padded)
+    for table in tables:
+        table.flags.writeable = False
+    return (out,) + tables
 
 
 def pool_params(input, kernel_size, stride, padding, dilation, ceil_mode):
