@@ -20,16 +20,9 @@ import torch.nn.functional as F
 import fastconv
 from fastconv.bench.timing import interleaved_medians
 from fastconv.bench.benchdnn import read_pool_file
+from fastconv.bench.harness import copy_bandwidth
 
 OPS = ("max_fwd", "max_bwd", "avg_fwd", "avg_bwd")
-
-
-def copy_bandwidth(repeats):
-    """np.copyto of 256 MiB, in GB/s counting the bytes read and written."""
-    src = np.ones(64 * 2**20, np.float32)
-    dst = np.empty_like(src)
-    seconds = interleaved_medians({"copy": lambda: np.copyto(dst, src)}, repeats)["copy"]
-    return 2 * src.nbytes / seconds / 1e9
 
 
 def torch_geometry(layer, xc):

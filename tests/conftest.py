@@ -46,28 +46,9 @@ def make_data(shape, dtype, rng, integer=False):
     return rng.standard_normal(shape).astype(dtype)
 
 
-def _fold_multiplicity(p):
-    """Most padded cells any one input cell is copied to (its gradient sums them)."""
-    mh, mw = p.padding_maps
-    return int(np.bincount(mh[mh >= 0]).max()) * int(np.bincount(mw[mw >= 0]).max())
-
-
-def reduction_lengths(p):
-    """Terms summed per output element of each op: the n of the error bound gamma_n."""
-    icg, ocg = p.c_in // p.groups, p.c_out // p.groups
-    return {
-        "conv2d_fwd": icg * p.kh * p.kw + 1,
-        "conv2d_bwd_data": ocg * p.kh * p.kw * _fold_multiplicity(p),
-        "conv2d_bwd_filter": p.n * p.oh * p.ow,
-        "bias": p.n * p.oh * p.ow,
-    }
-
-
-def error_bound(n_terms, dtype, magnitude, scale=1.0):
-    """Higham's bound for any summation order: |err| <= gamma_n * sum|terms|, doubled
-    to cover the float64 reference's own error and the final rounding."""
-    eps = np.finfo(dtype).eps
-    return scale * 2.0 * (n_terms + 2) * eps * magnitude
+# The bounds live in the package so the benchmark harness's error column gives the
+# same verdicts as these tests.
+from fastconv.bench.accuracy import error_bound, reduction_lengths  # noqa: E402,F401
 
 
 def assert_within(actual, expected, bound, what):

@@ -18,10 +18,14 @@ def test_info_names_version_isa_kernels_and_threads():
     assert "conv2d_fwd: direct/c f32+f64" in out
 
 
-def test_demo_runs_and_reports_no_wrong_results():
-    result = _run("demo", "--repeats", "1")
+def test_quick_bench_runs_every_kernel_and_reports_no_wrong_result():
+    """The README's main job."""
+    result = _run("bench", "--quick", "--no-progress", "--repeats", "1")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "WRONG" not in result.stdout and "direct/numba" in result.stdout
+    for kernel in ("direct/c", "direct/numba"):
+        for op in ("fwd", "bwd_data", "bwd_filter", "max_fwd", "avg_bwd"):
+            assert any(kernel in line and f" {op} " in line and line.endswith("yes")
+                       for line in result.stdout.splitlines()), (kernel, op)
 
 
 def test_bad_command_is_a_usage_error():

@@ -1,10 +1,9 @@
-"""Command line: ``python -m fastconv info`` and ``python -m fastconv demo``."""
+"""Command line: ``python -m fastconv info`` and ``python -m fastconv bench``."""
 from __future__ import annotations
 
 import argparse
 import platform
 import sys
-import time
 
 import numpy as np
 
@@ -36,53 +35,56 @@ def _info(args):
     return 0
 
 
-# (name, N, C_in, H, C_out, k, stride, padding): small layers from ResNet-50's shapes
-_DEMO_LAYERS = [
-    ("resnet50 res2 3x3", 2, 64, 56, 64, 3, 1, 1),
-    ("resnet50 res3 1x1", 2, 512, 28, 128, 1, 1, 0),
-    ("resnet50 res4 3x3", 2, 256, 14, 256, 3, 1, 1),
-]
+def _bench(args):
+    """The benchmark harness: every registered kernel against the baselines."""
+    from tqdm import tqdm
+
+    from .bench import harness
+
+    mb = args.mb if args.mb is not None else (2 if args.quick else 8)
+    if args.desc or args.batch:
+        lines = list(args.desc or [])
+        for path in args.batch or []:
+            with open(path) as fh:
+                lines += fh.readlines()
+        layers = [layer for layer in (harness.parse_descriptor(line, mb) for line in lines) if layer is not None]
+    else:
+        layers = harness.suite_layers(args.suite, mb)
+        if args.quick:
+            layers = [layer for layer in layers if layer.name in harness.QUICK_LAYERS]
+    if not layers:
+        print("no 2-D layers to benchmark", file=sys.stderr)
+        return 2
+    ops = args.ops.split(",") if args.ops else list(harness.CONV_OPS) + list(harness.POOL_OPS)
+    unknown = [op for op in ops if op not in harness.CONV_OPS and op not in harness.POOL_OPS]
+    if unknown:
+        print(f"--ops: unknown {unknown}; choose from {list(harness.CONV_OPS) + list(harness.POOL_OPS)}",
+              file=sys.stderr)
+        return 2
+    conv_ops = [op for op in ops if op in harness.CONV_OPS]
+    pool_ops = [op for op in ops if op in harness.POOL_OPS]
+    total = sum(len(conv_ops if isinstance(layer, harness.ConvLayer) else pool_ops) for layer in layers)
+    threads = args.threads or fastconv.get_num_threads()
+    repeats = args.repeats or (3 if args.quick else 7)
+    with tqdm(total=total, desc="benchmark", unit="case", file=sys.stderr, disable=args.no_progress) as bar:
+        rows = harness.run(layers, conv_ops=conv_ops, pool_ops=pool_ops, dtype=args.dtype, threads=threads,
+                           repeats=repeats, algorithms=_split(args.algorithms), backends=_split(args.backends),
+                           baselines=_split(args.baselines), progress=bar)
+    print(f"# fastconv {fastconv.__version__}, {args.dtype}, mb={mb}, threads={threads}, median of {repeats}; "
+          f"rate: GFLOP/s of the direct algorithm's count (conv) or GB/s read + written (pool)")
+    print(harness.format_table(rows))
+    print("\nspeedups, geometric means:")
+    print("\n".join(harness.summary(rows)))
+    if args.json:
+        harness.write_json(rows, args.json, {"version": fastconv.__version__, "dtype": args.dtype, "mb": mb,
+                                             "threads": threads, "repeats": repeats})
+    if args.plot and not harness.write_plot(rows, args.plot):
+        return 2
+    return 0 if all(r.ok for r in rows) else 1
 
 
-def _median_time(fn, repeats):
-    fn()  # warm-up: JIT compilation, page faults
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
-def _demo(args):
-    """Time every registered forward kernel on a few layers and check it against the
-    reference; a stand-in for the benchmark harness."""
-    rng = np.random.default_rng(0)
-    print(f"{'layer':20s} {'kernel':14s} {'dtype':5s} {'median ms':>9s} {'GFLOP/s':>8s} {'max rel err':>11s}")
-    status = 0
-    for name, n, c, h, o, k, s, pad in _DEMO_LAYERS:
-        for dtype in (np.float32, np.float64):
-            x = rng.standard_normal((n, c, h, h)).astype(dtype)
-            w = rng.standard_normal((o, c, k, k)).astype(dtype)
-            ref = reference.conv2d(x, w, stride=s, padding=pad)
-            scale = np.abs(ref).max()
-            for spec in _registry.kernels("conv2d_fwd"):
-                if spec.dtype != _registry.DTYPE_TAGS[np.dtype(dtype)]:
-                    continue
-
-                def call():
-                    return fastconv.conv2d(x, w, stride=s, padding=pad, algorithm=spec.algorithm,
-                                           backend=spec.backend)
-
-                t = _median_time(call, args.repeats)
-                err = float(np.abs(call() - ref).max() / scale)
-                flops = 2 * n * o * c * k * k * ref.shape[2] * ref.shape[3]
-                limit = 1e-4 if dtype == np.float32 else 1e-12
-                flag = "" if err < limit else "  WRONG"
-                status |= bool(flag)
-                print(f"{name:20s} {spec.algorithm + '/' + spec.backend:14s} {spec.dtype:5s} "
-                      f"{t * 1e3:9.2f} {flops / t / 1e9:8.1f} {err:11.2e}{flag}")
-    return status
+def _split(text):
+    return tuple(t for t in text.split(",") if t) if text else ()
 
 
 def main(argv=None):
@@ -90,13 +92,29 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastconv", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="version, CPU features, backends, kernels, threads").set_defaults(func=_info)
-    demo = sub.add_parser("demo", help="time every forward kernel on a few ResNet-50 layers")
-    demo.add_argument("--repeats", type=int, default=3, help="timed runs per kernel (default 3)")
-    demo.add_argument("--threads", type=int, default=None, help="threads (default: all)")
-    demo.set_defaults(func=_demo)
+    bench = sub.add_parser("bench", help="benchmark every kernel on real-network layers",
+                           description="Time every registered kernel on real-network layers against "
+                                       "PyTorch (when installed), NumPy and the float64 reference, and check "
+                                       "each result against the reference. Exits 1 if any is outside the "
+                                       "tests' error bound.")
+    bench.add_argument("--suite", default="resnet50", choices=sorted(__import__("fastconv.bench.harness",
+                       fromlist=["SUITES"]).SUITES), help="shipped layer suite (default resnet50)")
+    bench.add_argument("--quick", action="store_true", help="a small suite that runs in about a minute")
+    bench.add_argument("--desc", action="append", help="a benchdnn descriptor (repeatable)")
+    bench.add_argument("--batch", action="append", help="a file of benchdnn descriptors (repeatable)")
+    bench.add_argument("--ops", help="comma-separated: fwd,bwd_data,bwd_filter,max_fwd,max_bwd,avg_fwd,avg_bwd")
+    bench.add_argument("--mb", type=int, help="batch size (default 8; 2 with --quick)")
+    bench.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    bench.add_argument("--threads", type=int, help="threads (default: all)")
+    bench.add_argument("--algorithms", help="comma-separated subset of direct,im2col,winograd")
+    bench.add_argument("--backends", help="comma-separated subset of c,numba")
+    bench.add_argument("--baselines", default="torch,numpy,reference", help="comma-separated (default all)")
+    bench.add_argument("--repeats", type=int, help="timed runs per candidate (default 7; 3 with --quick)")
+    bench.add_argument("--json", help="write the rows to this JSON file")
+    bench.add_argument("--plot", help="write grouped bars to this PNG (needs matplotlib)")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bench.set_defaults(func=_bench)
     args = parser.parse_args(argv)
-    if getattr(args, "threads", None):
-        fastconv.set_num_threads(args.threads)
     return args.func(args)
 
 

@@ -6,8 +6,9 @@ import time
 import numpy as np
 
 
-def interleaved_medians(candidates, repeats):
-    """Median seconds of each callable in ``candidates`` (name -> callable).
+def interleaved_times(candidates, repeats):
+    """Seconds of each of ``repeats`` calls of every callable in ``candidates``
+    (name -> callable), as name -> list.
 
     Each is called once to warm up (JIT, first touch of buffers); then every
     repetition times each candidate in turn, so the machine's noise hits them alike.
@@ -20,4 +21,9 @@ def interleaved_medians(candidates, repeats):
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
+    return times
+
+
+def interleaved_medians(candidates, repeats):
+    """Median seconds of each callable, timed as ``interleaved_times`` does."""
+    return {name: float(np.median(t)) for name, t in interleaved_times(candidates, repeats).items()}
