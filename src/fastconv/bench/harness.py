@@ -145,7 +145,9 @@ def _numpy_conv(layer, x, w):
     return run
 
 
-def _conv_calls(layer, op, x, w, gy, spec):
+def conv_call(layer, op, x, w, gy, spec):
+    """A callable running ``spec``'s kernel for one conv op of the layer (its arguments,
+    by default the whole batch, may be replaced to run on part of it)."""
     xc, kw = layer.conv_args(x)
     alg, be = spec.algorithm, spec.backend
     if op == "fwd":
@@ -167,7 +169,8 @@ def _conv_reference(layer, op, x, w, gy, magnitudes=False):
     return grads[0] if op == "bwd_data" else grads[1]
 
 
-def _pool_calls(layer, op, x, gy, idx, backend):
+def pool_call(layer, op, x, gy, idx, backend):
+    """A callable running one pooling op of the layer on ``backend``."""
     xc, kw = layer.pool_args(x)
     if op == "max_fwd":
         return lambda xx=xc, gg=gy, ii=idx: fastconv.max_pool2d(xx, **kw, backend=backend)
@@ -192,6 +195,22 @@ def _pool_reference(layer, op, x, gy, magnitudes=False):
           "max_bwd": lambda: reference.max_pool2d_backward(gy, xc, **kw),
           "avg_bwd": lambda: reference.avg_pool2d_backward(gy, xc, **kw)}[op]
     return fn()
+
+
+def layer_arrays(layer, rng, dtype):
+    """(x, w, grad_output, max-pool indices, Params) of a layer: N(0, 1) data; w and
+    the indices are None where they do not apply."""
+    if isinstance(layer, ConvLayer):
+        x, w, gy = layer.arrays(rng, dtype)
+        xc, kw = layer.conv_args(x)
+        params = conv_params(xc, w, None, kw["stride"], kw["padding"], kw["dilation"], layer.groups, "zeros")
+        return x, w, gy, None, params
+    x = rng.standard_normal((layer.mb, layer.c, layer.ih, layer.iw)).astype(dtype)
+    gy = rng.standard_normal((layer.mb, layer.c, layer.oh, layer.ow)).astype(dtype)
+    xc, kw = layer.pool_args(x)
+    params = pool_params(xc, kw["kernel_size"], kw["stride"], kw["padding"], 1, False)
+    _, idx = fastconv.max_pool2d(xc, **kw, return_indices=True)
+    return x, None, gy, idx, params
 
 
 def copy_bandwidth(repeats=5):
@@ -221,16 +240,8 @@ def run(layers, *, conv_ops, pool_ops, dtype, threads, repeats, algorithms=(), b
     for layer in layers:
         is_conv = isinstance(layer, ConvLayer)
         ops = conv_ops if is_conv else pool_ops
-        if is_conv:
-            x, w, gy = layer.arrays(rng, dtype)
-            xc, kw = layer.conv_args(x)
-            params = conv_params(xc, w, None, kw["stride"], kw["padding"], kw["dilation"], layer.groups, "zeros")
-        else:
-            x = rng.standard_normal((layer.mb, layer.c, layer.ih, layer.iw)).astype(dtype)
-            gy = rng.standard_normal((layer.mb, layer.c, layer.oh, layer.ow)).astype(dtype)
-            xc, kw = layer.pool_args(x)
-            params = pool_params(xc, kw["kernel_size"], kw["stride"], kw["padding"], 1, False)
-            _, idx = fastconv.max_pool2d(xc, **kw, return_indices=True)
+        x, w, gy, idx, params = layer_arrays(layer, rng, dtype)
+        xc, kw = layer.conv_args(x) if is_conv else layer.pool_args(x)
         for op in ops:
             registry_op = (CONV_OPS if is_conv else POOL_OPS)[op]
             specs = _select(_registry.kernels(registry_op), algorithms, backends)
@@ -238,8 +249,8 @@ def run(layers, *, conv_ops, pool_ops, dtype, threads, repeats, algorithms=(), b
             calls = {}
             for s in specs:
                 name = f"{s.algorithm}/{s.backend}"
-                calls[name] = (_conv_calls(layer, op, x, w, gy, s) if is_conv
-                               else _pool_calls(layer, op, x, gy, idx, s.backend))
+                calls[name] = (conv_call(layer, op, x, w, gy, s) if is_conv
+                               else pool_call(layer, op, x, gy, idx, s.backend))
             base = {}
             if torch_base is not None and torch_base.torch is not None:
                 base["torch"] = (torch_base.conv(layer, op, x, w, gy) if is_conv
@@ -320,7 +331,8 @@ def write_json(rows, path, meta):
 
 
 def write_plot(rows, path):
-    """Grouped bars per layer: rate of each kernel and baseline-relative speed."""
+    """Grouped bars per layer and op, one panel per unit (GFLOP/s for convolution, GB/s
+    for pooling): every kernel and every baseline (a baseline's rate is ours / speedup)."""
     try:
         import matplotlib
 
@@ -329,18 +341,25 @@ def write_plot(rows, path):
     except ImportError:
         print("--plot needs matplotlib: pip install 'fastconv[plot]'", file=sys.stderr)
         return False
-    keys = sorted({(r.layer, r.op) for r in rows})
-    cands = sorted({r.candidate for r in rows})
-    fig, ax = plt.subplots(figsize=(max(8, 0.6 * len(keys) * len(cands)), 5))
-    width = 0.8 / max(1, len(cands))
-    for i, cand in enumerate(cands):
-        vals = [next((r.rate for r in rows if (r.layer, r.op) == k and r.candidate == cand), 0) for k in keys]
-        ax.bar(np.arange(len(keys)) + i * width, vals, width, label=cand)
-    ax.set_xticks(np.arange(len(keys)) + 0.4 - width / 2)
-    ax.set_xticklabels([f"{layer.split(':')[-1]}\n{op}" for layer, op in keys], fontsize=7)
     units = sorted({r.unit for r in rows})
-    ax.set_ylabel(" / ".join(units))
-    ax.legend()
+    fig, axes = plt.subplots(len(units), 1, figsize=(12, 4.5 * len(units)), squeeze=False)
+    for ax, unit in zip(axes[:, 0], units):
+        mine = [r for r in rows if r.unit == unit]
+        keys = list(dict.fromkeys((r.layer, r.op) for r in mine))
+        rates = {}
+        for r in mine:
+            rates[(r.layer, r.op, r.candidate)] = r.rate
+            for base, speedup in r.speedup.items():
+                rates.setdefault((r.layer, r.op, base), r.rate / speedup)
+        kernels = sorted({r.candidate for r in mine})
+        series = kernels + sorted({name for (_, _, name) in rates} - set(kernels))  # same order per panel
+        width = 0.8 / len(series)
+        for i, name in enumerate(series):
+            ax.bar(np.arange(len(keys)) + i * width, [rates.get((*k, name), 0) for k in keys], width, label=name)
+        ax.set_xticks(np.arange(len(keys)) + 0.4 - width / 2)
+        ax.set_xticklabels([f"{layer.split(':')[-1]}\n{op}" for layer, op in keys], fontsize=7)
+        ax.set_ylabel(unit)
+        ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     return True
