@@ -11,6 +11,7 @@ import dataclasses
 import importlib.resources
 import json
 import sys
+import time
 
 import numpy as np
 
@@ -41,6 +42,7 @@ SUITES = {
 QUICK_LAYERS = ("resnet_50:res2a_branch2b*3", "resnet_50:res3a_branch2c*4",
                 "resnet_50:res4a_branch2b*6", "resnet_50:res5a_branch2b*3", "resnet_50:max_pool1")
 REFERENCE_TIMING_MAX_GFLOP = 0.05  # the float64 reference is timed only on layers this small
+BLAS_PARK_SECONDS = 0.3  # after the NumPy baseline, for OpenBLAS's spinning threads to sleep
 
 
 def _shapes_file(relative):
@@ -261,7 +263,15 @@ def run(layers, *, conv_ops, pool_ops, dtype, threads, repeats, algorithms=(), b
                     base["numpy"] = numpy_call
             if is_conv and "reference" in baselines and layer.flops / 1e9 <= REFERENCE_TIMING_MAX_GFLOP:
                 base["reference"] = lambda: _conv_reference(layer, op, x, w, gy)
+            # NumPy's BLAS threads spin after each call and would slow whatever runs next
+            # (measured: our C forward fell from 182 to 74 GFLOP/s), so NumPy is timed in a
+            # block of its own after the others, then left a moment to park its threads.
+            blas = {"numpy": base.pop("numpy")} if "numpy" in base else {}
             raw = interleaved_times({**calls, **base}, repeats)
+            if blas:
+                raw.update(interleaved_times(blas, repeats))
+                base.update(blas)
+                time.sleep(BLAS_PARK_SECONDS)
             times = {name: float(np.median(t)) for name, t in raw.items()}
             # the error is judged on the first image, against the reference of that image
             if is_conv:
