@@ -22,7 +22,7 @@ from fastconv._params import conv_params, pool_params
 from .accuracy import error_bound, reduction_lengths, within_bound
 from .benchdnn import ConvLayer, PoolLayer, parse_conv, parse_pool, read_conv_file, read_pool_file
 from .peak import fma_peak_gflops
-from .timing import interleaved_medians, interleaved_times
+from .timing import block_times, interleaved_medians
 
 CONV_OPS = {"fwd": "conv2d_fwd", "bwd_data": "conv2d_bwd_data", "bwd_filter": "conv2d_bwd_filter"}
 POOL_OPS = {"max_fwd": "maxpool2d_fwd", "max_bwd": "maxpool2d_bwd",
@@ -263,14 +263,11 @@ def run(layers, *, conv_ops, pool_ops, dtype, threads, repeats, algorithms=(), b
                     base["numpy"] = numpy_call
             if is_conv and "reference" in baselines and layer.flops / 1e9 <= REFERENCE_TIMING_MAX_GFLOP:
                 base["reference"] = lambda: _conv_reference(layer, op, x, w, gy)
-            # NumPy's BLAS threads spin after each call and would slow whatever runs next
-            # (measured: our C forward fell from 182 to 74 GFLOP/s), so NumPy is timed in a
-            # block of its own after the others, then left a moment to park its threads.
-            blas = {"numpy": base.pop("numpy")} if "numpy" in base else {}
-            raw = interleaved_times({**calls, **base}, repeats)
-            if blas:
-                raw.update(interleaved_times(blas, repeats))
-                base.update(blas)
+            # each candidate in a block of its own (see block_times); NumPy last, then a
+            # moment for OpenBLAS's spinning threads to sleep before the next case (they
+            # halved the speed of whatever ran right after them)
+            raw = block_times({**calls, **base}, repeats)
+            if "numpy" in base:
                 time.sleep(BLAS_PARK_SECONDS)
             times = {name: float(np.median(t)) for name, t in raw.items()}
             # the error is judged on the first image, against the reference of that image

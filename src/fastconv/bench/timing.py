@@ -27,3 +27,23 @@ def interleaved_times(candidates, repeats):
 def interleaved_medians(candidates, repeats):
     """Median seconds of each callable, timed as ``interleaved_times`` does."""
     return {name: float(np.median(t)) for name, t in interleaved_times(candidates, repeats).items()}
+
+
+def block_times(candidates, repeats):
+    """Seconds of ``repeats`` consecutive calls of each callable, one candidate after
+    another (each warmed up first), as name -> list.
+
+    Interleaving candidates lets one disturb the next through shared process state
+    (the allocator's heap, caches, thread pools that keep spinning): measured, a Numba
+    kernel run between them made a C kernel 25 % slower than it is on its own.  In
+    blocks each candidate is timed in its own steady state, as a user calling it
+    repeatedly sees it."""
+    times = {}
+    for name, fn in candidates.items():
+        fn()
+        times[name] = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
