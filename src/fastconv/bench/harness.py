@@ -338,8 +338,8 @@ def write_json(rows, path, meta):
 
 
 def write_plot(rows, path):
-    """Grouped bars per layer and op, one panel per unit (GFLOP/s for convolution, GB/s
-    for pooling): every kernel and every baseline (a baseline's rate is ours / speedup)."""
+    """Grouped bars, one panel per op (GFLOP/s for convolution, GB/s for pooling) and one
+    group per layer: every kernel and every baseline (a baseline's rate is ours / speedup)."""
     try:
         import matplotlib
 
@@ -348,25 +348,31 @@ def write_plot(rows, path):
     except ImportError:
         print("--plot needs matplotlib: pip install 'fastconv[plot]'", file=sys.stderr)
         return False
-    units = sorted({r.unit for r in rows})
-    fig, axes = plt.subplots(len(units), 1, figsize=(12, 4.5 * len(units)), squeeze=False)
-    for ax, unit in zip(axes[:, 0], units):
-        mine = [r for r in rows if r.unit == unit]
-        keys = list(dict.fromkeys((r.layer, r.op) for r in mine))
+    ops = list(dict.fromkeys(r.op for r in rows))
+    names = sorted({r.candidate for r in rows}) + sorted({b for r in rows for b in r.speedup})
+    color = {name: f"C{i}" for i, name in enumerate(names)}  # one color per series, every panel
+    layers_most = max(len({r.layer for r in rows if r.op == op}) for op in ops)
+    fig, axes = plt.subplots(len(ops), 1, figsize=(max(8, 0.55 * layers_most + 3), 3.2 * len(ops)),
+                             squeeze=False)
+    for ax, op in zip(axes[:, 0], ops):
+        mine = [r for r in rows if r.op == op]
+        layers = list(dict.fromkeys(r.layer for r in mine))
         rates = {}
         for r in mine:
-            rates[(r.layer, r.op, r.candidate)] = r.rate
+            rates[(r.layer, r.candidate)] = r.rate
             for base, speedup in r.speedup.items():
-                rates.setdefault((r.layer, r.op, base), r.rate / speedup)
+                rates.setdefault((r.layer, base), r.rate / speedup)
         kernels = sorted({r.candidate for r in mine})
-        series = kernels + sorted({name for (_, _, name) in rates} - set(kernels))  # same order per panel
+        series = kernels + sorted({name for (_, name) in rates} - set(kernels))  # same order per panel
         width = 0.8 / len(series)
         for i, name in enumerate(series):
-            ax.bar(np.arange(len(keys)) + i * width, [rates.get((*k, name), 0) for k in keys], width, label=name)
-        ax.set_xticks(np.arange(len(keys)) + 0.4 - width / 2)
-        ax.set_xticklabels([f"{layer.split(':')[-1]}\n{op}" for layer, op in keys], fontsize=7)
-        ax.set_ylabel(unit)
-        ax.legend(fontsize=8)
+            ax.bar(np.arange(len(layers)) + i * width, [rates.get((layer, name), 0) for layer in layers],
+                   width, label=name, color=color[name])
+        ax.set_xticks(np.arange(len(layers)) + 0.4 - width / 2)
+        ax.set_xticklabels([layer.split(":")[-1] for layer in layers], fontsize=7, rotation=35, ha="right")
+        ax.set_title(op, fontsize=9)
+        ax.set_ylabel(mine[0].unit)
+        ax.legend(fontsize=7, ncol=len(series))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     return True
