@@ -112,18 +112,25 @@ def _repeats(name):
     return int(star.group(1)) if star else 1
 
 
-def parse_conv(line, default_mb=None):
-    """A ConvLayer from one descriptor line, or None for comments and 1-D/3-D problems."""
+def _parse(line, default_mb):
+    """(name, values, mb, ih, iw, spatial, repeats) of a 2-D descriptor, or None."""
     parsed = _entries(line)
     if parsed is None:
         return None
     name, values = parsed
     mb = values.get("mb", 2) if default_mb is None else default_mb
     ih = values["ih"]
-    iw = values.get("iw", ih)
-    oh, ow, kh, kw, sh, sw, dh, dw, (pt, pb, pl, pr) = _spatial(values)
+    return name, values, mb, ih, values.get("iw", ih), _spatial(values), _repeats(name)
+
+
+def parse_conv(line, default_mb=None):
+    """A ConvLayer from one descriptor line, or None for comments and 1-D/3-D problems."""
+    parsed = _parse(line, default_mb)
+    if parsed is None:
+        return None
+    name, values, mb, ih, iw, (oh, ow, kh, kw, sh, sw, dh, dw, (pt, pb, pl, pr)), repeats = parsed
     return ConvLayer(name, mb, values.get("g", 1), values["ic"], ih, iw, values["oc"], oh, ow,
-                     kh, kw, sh, sw, pt, pb, pl, pr, dh + 1, dw + 1, _repeats(name))
+                     kh, kw, sh, sw, pt, pb, pl, pr, dh + 1, dw + 1, repeats)
 
 
 @dataclass(frozen=True)
@@ -155,15 +162,11 @@ class PoolLayer:
 
 def parse_pool(line, default_mb=None):
     """A PoolLayer from one pooling descriptor line, or None for comments and 1-D/3-D."""
-    parsed = _entries(line)
+    parsed = _parse(line, default_mb)
     if parsed is None:
         return None
-    name, values = parsed
-    mb = values.get("mb", 2) if default_mb is None else default_mb
-    ih = values["ih"]
-    oh, ow, kh, kw, sh, sw, _, _, pads = _spatial(values)
-    return PoolLayer(name, mb, values["ic"], ih, values.get("iw", ih), oh, ow, kh, kw, sh, sw, pads,
-                     _repeats(name))
+    name, values, mb, ih, iw, (oh, ow, kh, kw, sh, sw, _, _, pads), repeats = parsed
+    return PoolLayer(name, mb, values["ic"], ih, iw, oh, ow, kh, kw, sh, sw, pads, repeats)
 
 
 def read_pool_file(path, mb=None):
