@@ -8,7 +8,8 @@ import sys
 import numpy as np
 
 import fastconv
-from fastconv import _c, _registry, reference
+from fastconv import _c, _registry
+from fastconv.bench import harness
 
 
 def _info(args):
@@ -38,8 +39,6 @@ def _info(args):
 def _bench(args):
     """The benchmark harness: every registered kernel against the baselines."""
     from tqdm import tqdm
-
-    from .bench import harness
 
     mb = args.mb if args.mb is not None else (2 if args.quick else 8)
     if args.desc or args.batch:
@@ -97,8 +96,8 @@ def main(argv=None):
                                        "PyTorch (when installed), NumPy and the float64 reference, and check "
                                        "each result against the reference. Exits 1 if any is outside the "
                                        "tests' error bound.")
-    bench.add_argument("--suite", default="resnet50", choices=sorted(__import__("fastconv.bench.harness",
-                       fromlist=["SUITES"]).SUITES), help="shipped layer suite (default resnet50)")
+    bench.add_argument("--suite", default="resnet50", choices=sorted(harness.SUITES),
+                       help="shipped layer suite (default resnet50)")
     bench.add_argument("--quick", action="store_true", help="a small suite that runs in about a minute")
     bench.add_argument("--desc", action="append", help="a benchdnn descriptor (repeatable)")
     bench.add_argument("--batch", action="append", help="a file of benchdnn descriptors (repeatable)")
@@ -108,7 +107,8 @@ def main(argv=None):
     bench.add_argument("--threads", type=int, help="threads (default: all)")
     bench.add_argument("--algorithms", help="comma-separated subset of direct,im2col,winograd")
     bench.add_argument("--backends", help="comma-separated subset of c,numba")
-    bench.add_argument("--baselines", default="torch,numpy,reference", help="comma-separated (default all)")
+    bench.add_argument("--baselines", default="torch,numpy,reference",
+                       help="comma-separated subset of torch,numpy,reference (default all)")
     bench.add_argument("--repeats", type=int, help="timed runs per candidate (default 7; 3 with --quick)")
     bench.add_argument("--json", help="write the rows to this JSON file")
     bench.add_argument("--plot", help="write grouped bars to this PNG (needs matplotlib)")

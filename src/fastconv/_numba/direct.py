@@ -44,7 +44,7 @@ def _gather_nhwc(x, map_h, map_w, out):
 def _to_nhwc_padded(gy, top, left, out):
     """out[n, top + i, left + j, c] = gy[n, c, i, j]; every other cell of out = 0."""
     n_batch, c, oh, ow = gy.shape
-    hs, ws = out.shape[1], out.shape[2]
+    hs = out.shape[1]
     for task in prange(n_batch * hs):
         n, i = task // hs, task % hs
         si = i - top
