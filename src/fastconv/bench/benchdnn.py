@@ -50,9 +50,6 @@ class ConvLayer:
         """2 * multiply-adds of the direct algorithm for one pass."""
         return 2 * self.mb * self.oc * self.oh * self.ow * (self.ic // self.groups) * self.kh * self.kw
 
-    def with_mb(self, mb):
-        return ConvLayer(**{**self.__dict__, "mb": mb})
-
     def arrays(self, rng, dtype):
         """Random input, weight and grad_output of this layer, N(0, 1)."""
         x = rng.standard_normal((self.mb, self.ic, self.ih, self.iw)).astype(dtype)
