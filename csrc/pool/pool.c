@@ -3,11 +3,14 @@
 #include "../internal.h"
 
 #define PL_REAL float
+#define PL_INT int32_t /* an integer of PL_REAL's width, for comparison masks */
 #define PL_SFX f32
 #include "pool_impl.inc"
 #undef PL_REAL
+#undef PL_INT
 #undef PL_SFX
 
 #define PL_REAL double
+#define PL_INT int64_t
 #define PL_SFX f64
 #include "pool_impl.inc"
