@@ -22,6 +22,17 @@ typedef void (*fc_ukr_f64_fn)(int64_t R, const double *a, const int64_t *roff,
                               const int64_t *toff, int T, const double *b, int nb,
                               double *c, int accumulate);
 
+/** Packed GEMM micro-kernel: for i < mr <= MR, j < nr <= NR,
+ *    C[i * rs_c + j * cs_c] (+)= sum_{p < kc} a[p * MR + i] * b[p * NR + j]
+ *  a and b are packed panels, 64-byte aligned, zero beyond mr / nr;
+ *  accumulate = 0 overwrites C, 1 adds to it. */
+typedef void (*fc_gemm_ukr_f32_fn)(int64_t kc, const float *a, const float *b, float *c,
+                                   int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr,
+                                   int accumulate);
+typedef void (*fc_gemm_ukr_f64_fn)(int64_t kc, const double *a, const double *b, double *c,
+                                   int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr,
+                                   int accumulate);
+
 /** One instruction set's micro-kernels and their register-tile limits. */
 typedef struct fc_isa_kernels {
     int vbytes;          /** vector width in bytes: VL = vbytes / sizeof(real) */
@@ -30,6 +41,10 @@ typedef struct fc_isa_kernels {
     fc_ukr_f32_fn ukr_f32;
     fc_ukr_f64_fn ukr_f64;
     double (*probe_f32)(int64_t iters); /** 12 x VL x 2 x iters float32 flops */
+    int gemm_mr;         /** GEMM tile rows (MR) */
+    int gemm_nb;         /** GEMM tile width in vectors: NR = gemm_nb * VL */
+    fc_gemm_ukr_f32_fn gemm_f32;
+    fc_gemm_ukr_f64_fn gemm_f64;
 } fc_isa_kernels;
 
 extern const fc_isa_kernels fc_kernels_generic;
@@ -37,6 +52,48 @@ extern const fc_isa_kernels fc_kernels_generic;
 extern const fc_isa_kernels fc_kernels_avx2;
 extern const fc_isa_kernels fc_kernels_avx512;
 #endif
+
+/** fc_f32_gemm / fc_f64_gemm on the given number of threads (1: no parallel region,
+ *  for callers already inside one). */
+fc_status fc_f32_gemm_threads(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_rs,
+                              int64_t a_cs, const float *b, int64_t b_rs, int64_t b_cs, float *c,
+                              int64_t c_rs, int64_t c_cs, int accumulate, int threads);
+fc_status fc_f64_gemm_threads(int64_t m, int64_t n, int64_t k, const double *a, int64_t a_rs,
+                              int64_t a_cs, const double *b, int64_t b_rs, int64_t b_cs, double *c,
+                              int64_t c_rs, int64_t c_cs, int accumulate, int threads);
+
+/* The GEMM's building blocks, for the convolutions (csrc/gemm/gemm_impl.inc).
+ * A "packed" operand is cut into KC-step blocks of MR-row (A) or NR-column (B)
+ * panels: the panel of rows/columns i.. in the block of steps pc.. starts at
+ * pc * size_pad + i * kc, size_pad being m or n rounded up to MR or NR. */
+#define FC_GEMM_KC 128 /* reduction steps per packed block (measured best of 128-384) */
+
+/** Elements of an operand of `size` rows (A) or columns (B) and k steps, packed. */
+static inline int64_t fc_packed_len(int64_t panel, int64_t size, int64_t k)
+{
+    return (size + panel - 1) / panel * panel * k;
+}
+/** ap = A (m x k, strides a_rs, a_cs) packed; inside a parallel region the panels are
+ *  shared out among its threads and the call ends in a barrier. */
+void fc_f32_pack_a_all(const fc_isa_kernels *K, int64_t m, int64_t k, const float *a, int64_t a_rs,
+                       int64_t a_cs, float *ap);
+void fc_f64_pack_a_all(const fc_isa_kernels *K, int64_t m, int64_t k, const double *a, int64_t a_rs,
+                       int64_t a_cs, double *ap);
+/** C (m x n, row stride c_rs, unit column stride) (+)= A B, both packed, on the
+ *  calling thread alone. */
+void fc_f32_gemm_packed_ab(const fc_isa_kernels *K, int64_t m, int64_t n, int64_t k, const float *ap,
+                           const float *bp, float *c, int64_t c_rs, int accumulate);
+void fc_f64_gemm_packed_ab(const fc_isa_kernels *K, int64_t m, int64_t n, int64_t k, const double *ap,
+                           const double *bp, double *c, int64_t c_rs, int accumulate);
+/** C (+)= A B with A packed and B strided; inside a parallel region each thread
+ *  computes its own block of C (no barrier).  Returns 1 if a buffer could not be
+ *  allocated, else 0. */
+int fc_f32_gemm_packed_a(const fc_isa_kernels *K, int64_t m, int64_t n, int64_t k, const float *ap,
+                         const float *b, int64_t b_rs, int64_t b_cs, float *c, int64_t c_rs,
+                         int64_t c_cs, int accumulate);
+int fc_f64_gemm_packed_a(const fc_isa_kernels *K, int64_t m, int64_t n, int64_t k, const double *ap,
+                         const double *b, int64_t b_rs, int64_t b_cs, double *c, int64_t c_rs,
+                         int64_t c_cs, int accumulate);
 
 /** Kernels of the active instruction set. */
 const fc_isa_kernels *fc_active_kernels(void);

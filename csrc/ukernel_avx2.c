@@ -7,6 +7,8 @@
 #define UK_TARGET __attribute__((target("avx2,fma")))
 #define UK_TMAX 12
 #define UK_NBMAX 2
+#define UK_GEMM_MR 6
+#define UK_GEMM_NB 2
 #define UK_CASES UK_T12(1) UK_T6(2)
 
 #define UK_REAL float
@@ -22,5 +24,6 @@
 #include "ukernel.inc"
 
 const fc_isa_kernels fc_kernels_avx2 = {32, 2, {0, 12, 6, 0, 0}, fc_ukr_f32__avx2,
-                                        fc_ukr_f64__avx2, fc_probe_f32__avx2};
+                                        fc_ukr_f64__avx2, fc_probe_f32__avx2,
+    UK_GEMM_MR, UK_GEMM_NB, fc_gemm_ukr_f32__avx2, fc_gemm_ukr_f64__avx2};
 #endif

@@ -7,6 +7,8 @@
 #define UK_TARGET __attribute__((target("avx512f,avx2,fma")))
 #define UK_TMAX 12
 #define UK_NBMAX 4
+#define UK_GEMM_MR 14
+#define UK_GEMM_NB 2
 #define UK_CASES UK_T12(1) UK_T12(2) UK_T8(3) UK_T6(4)
 
 #define UK_REAL float
@@ -22,5 +24,6 @@
 #include "ukernel.inc"
 
 const fc_isa_kernels fc_kernels_avx512 = {64, 4, {0, 12, 12, 8, 6}, fc_ukr_f32__avx512,
-                                          fc_ukr_f64__avx512, fc_probe_f32__avx512};
+                                          fc_ukr_f64__avx512, fc_probe_f32__avx512,
+    UK_GEMM_MR, UK_GEMM_NB, fc_gemm_ukr_f32__avx512, fc_gemm_ukr_f64__avx512};
 #endif

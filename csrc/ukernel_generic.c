@@ -7,6 +7,8 @@
 #define UK_TARGET
 #define UK_TMAX 10
 #define UK_NBMAX 2
+#define UK_GEMM_MR 6
+#define UK_GEMM_NB 2
 #define UK_CASES UK_T10(1) UK_T5(2)
 
 #define UK_REAL float
@@ -22,4 +24,5 @@
 #include "ukernel.inc"
 
 const fc_isa_kernels fc_kernels_generic = {16, 2, {0, 10, 5, 0, 0}, fc_ukr_f32__generic,
-                                           fc_ukr_f64__generic, fc_probe_f32__generic};
+                                           fc_ukr_f64__generic, fc_probe_f32__generic,
+    UK_GEMM_MR, UK_GEMM_NB, fc_gemm_ukr_f32__generic, fc_gemm_ukr_f64__generic};

@@ -82,6 +82,45 @@ fc_status fc_f64_conv2d_bwd_filter_direct(const fc_conv_geom *g, const double *g
                                           const double *x, const int64_t *xs,
                                           const int64_t *map_h, const int64_t *map_w,
                                           double *gw, double *gb);
+/** y = conv(x, w) + bias by im2col + GEMM, arguments as fc_f32_conv2d_fwd_direct;
+ *  all workspace (packed weights, column chunks) stays within `workspace` bytes
+ *  or, when that is too small, at the least one panel of columns per thread. */
+fc_status fc_f32_conv2d_fwd_im2col(const fc_conv_geom *g, const float *x, const int64_t *xs,
+                                   const int64_t *map_h, const int64_t *map_w,
+                                   const float *w, const float *bias, float *y, int64_t workspace);
+/** float64 twin of fc_f32_conv2d_fwd_im2col. */
+fc_status fc_f64_conv2d_fwd_im2col(const fc_conv_geom *g, const double *x, const int64_t *xs,
+                                   const int64_t *map_h, const int64_t *map_w,
+                                   const double *w, const double *bias, double *y, int64_t workspace);
+/** gx by GEMM + col2im, arguments as fc_f32_conv2d_bwd_data_direct, workspace as
+ *  fc_f32_conv2d_fwd_im2col. */
+fc_status fc_f32_conv2d_bwd_data_im2col(const fc_conv_geom *g, const float *gy, const float *w,
+                                        const int64_t *map_h, const int64_t *map_w, float *gx,
+                                        int64_t workspace);
+/** float64 twin of fc_f32_conv2d_bwd_data_im2col. */
+fc_status fc_f64_conv2d_bwd_data_im2col(const fc_conv_geom *g, const double *gy, const double *w,
+                                        const int64_t *map_h, const int64_t *map_w, double *gx,
+                                        int64_t workspace);
+/** gw (contiguous, overwritten) by im2col + GEMM over the batch, arguments as
+ *  fc_f32_conv2d_bwd_filter_direct (no bias: that one computes gb), workspace as
+ *  fc_f32_conv2d_fwd_im2col (it also holds each extra thread's copy of gw). */
+fc_status fc_f32_conv2d_bwd_filter_im2col(const fc_conv_geom *g, const float *gy, const float *x,
+                                          const int64_t *xs, const int64_t *map_h,
+                                          const int64_t *map_w, float *gw, int64_t workspace);
+/** float64 twin of fc_f32_conv2d_bwd_filter_im2col. */
+fc_status fc_f64_conv2d_bwd_filter_im2col(const fc_conv_geom *g, const double *gy, const double *x,
+                                          const int64_t *xs, const int64_t *map_h,
+                                          const int64_t *map_w, double *gw, int64_t workspace);
+/** C = A B, or C += A B when accumulate is 1: A is m x k, B is k x n, C is m x n,
+ *  each addressed by element strides (row, column) of any sign; C must not overlap
+ *  A or B.  The packed GEMM of csrc/gemm, on fc_get_num_threads() threads. */
+fc_status fc_f32_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_rs,
+                      int64_t a_cs, const float *b, int64_t b_rs, int64_t b_cs, float *c,
+                      int64_t c_rs, int64_t c_cs, int accumulate);
+/** float64 twin of fc_f32_gemm. */
+fc_status fc_f64_gemm(int64_t m, int64_t n, int64_t k, const double *a, int64_t a_rs,
+                      int64_t a_cs, const double *b, int64_t b_rs, int64_t b_cs, double *c,
+                      int64_t c_rs, int64_t c_cs, int accumulate);
 /** Geometry of one 2-D pooling.  Output row i reads input rows
  *  row_start[i] + a * step_h for a < row_count[i] (all inside the input); columns
  *  likewise.  The tables are built by fastconv/_params.py for regular, dilated,

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _registry
 from ._params import element_strides, strides_usable
+from ._workspace import get_workspace_limit
 
 try:
     from ._cfastconv import ffi, lib
@@ -82,6 +83,34 @@ def conv2d_bwd_filter_direct(p, gy, x, gw, gb):
         _geom(p), _ptr(gy), _ptr(x), _i64(xs), _i64(mh), _i64(mw), _ptr(gw), _ptr(gb)))
 
 
+def conv2d_fwd_im2col(p, x, w, bias, y):
+    """y = conv(x, w) + bias by im2col + GEMM; x any strides, w/bias/y contiguous."""
+    x, xs = _strided(x)
+    mh, mw = p.padding_maps
+    check(_fn("conv2d_fwd_im2col", p.dtype)(
+        _geom(p), _ptr(x), _i64(xs), _i64(mh), _i64(mw), _ptr(w), _ptr(bias), _ptr(y),
+        get_workspace_limit()))
+
+
+def conv2d_bwd_data_im2col(p, gy, w, gx):
+    """gx = grad of input by GEMM + col2im; gy, w, gx contiguous."""
+    mh, mw = p.padding_maps
+    check(_fn("conv2d_bwd_data_im2col", p.dtype)(
+        _geom(p), _ptr(gy), _ptr(w), _i64(mh), _i64(mw), _ptr(gx), get_workspace_limit()))
+
+
+def conv2d_bwd_filter_im2col(p, gy, x, gw, gb):
+    """gw by im2col + GEMM, gb summed directly (either may be None); gy contiguous."""
+    x, xs = _strided(x)
+    mh, mw = p.padding_maps
+    if gb is not None:
+        check(_fn("conv2d_bwd_filter_direct", p.dtype)(
+            _geom(p), _ptr(gy), _ptr(x), _i64(xs), _i64(mh), _i64(mw), ffi.NULL, _ptr(gb)))
+    if gw is not None:
+        check(_fn("conv2d_bwd_filter_im2col", p.dtype)(
+            _geom(p), _ptr(gy), _ptr(x), _i64(xs), _i64(mh), _i64(mw), _ptr(gw), get_workspace_limit()))
+
+
 def _pool_geom(p):
     g = ffi.new("fc_pool_geom *")
     g.n, g.c, g.h, g.w, g.oh, g.ow = p.n, p.c, p.h, p.w, p.oh, p.ow
@@ -118,6 +147,39 @@ def avgpool2d_bwd_direct(p, gy, inv_div, gx):
                                         ffi.cast("double *", inv_div.ctypes.data), _ptr(gx)))
 
 
+def gemm(a, b, out=None, accumulate=False):
+    """``out = a @ b`` (``out += a @ b`` when accumulate) by the C packed GEMM.
+
+    a (m x k) and b (k x n) are 2-D float32 or float64 arrays of one dtype with any
+    strides whole in elements; out, when given, is m x n of that dtype, must not
+    overlap a or b, and is written in place.  Returns out.  Arguments are checked
+    here, since this is the one C entry point that takes raw matrices.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"gemm: shapes {a.shape} and {b.shape} do not multiply; need (m, k) and (k, n)")
+    if a.dtype != b.dtype or a.dtype not in _CTYPES:
+        raise TypeError(f"gemm: dtypes {a.dtype} and {b.dtype}; need both float32 or both float64")
+    shape = (a.shape[0], b.shape[1])
+    if out is None:
+        if accumulate:
+            raise ValueError("gemm: accumulate=True needs out")
+        out = np.empty(shape, a.dtype)
+    elif out.shape != shape or out.dtype != a.dtype:
+        raise ValueError(f"gemm: out is {out.dtype} {out.shape}; need {a.dtype} {shape}")
+    if not out.flags.writeable:
+        raise ValueError("gemm: out is read-only")
+    if np.shares_memory(out, a) or np.shares_memory(out, b):
+        raise ValueError("gemm: out overlaps a or b")
+    a, b = (m if strides_usable(m) else np.ascontiguousarray(m) for m in (a, b))
+    if not strides_usable(out):
+        raise ValueError("gemm: out's strides are not whole elements")
+    (ar, ac), (br, bc), (cr, cc) = (element_strides(m) for m in (a, b, out))
+    check(_fn("gemm", a.dtype)(shape[0], shape[1], a.shape[1], _ptr(a), ar, ac, _ptr(b), br, bc,
+                               _ptr(out), cr, cc, int(bool(accumulate))))
+    return out
+
+
 def isa_detected():
     return ISA_NAMES[lib.fc_isa_detected()]
 
@@ -147,3 +209,9 @@ if lib is not None:
             ("avgpool2d_bwd", avgpool2d_bwd_direct),
         ):
             _registry.register(_registry.KernelSpec(_op, "direct", "c", _dtype, _kernel, _registry.always))
+        for _op, _kernel in (
+            ("conv2d_fwd", conv2d_fwd_im2col),
+            ("conv2d_bwd_data", conv2d_bwd_data_im2col),
+            ("conv2d_bwd_filter", conv2d_bwd_filter_im2col),
+        ):
+            _registry.register(_registry.KernelSpec(_op, "im2col", "c", _dtype, _kernel, _registry.always))
