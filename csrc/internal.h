@@ -66,7 +66,10 @@ fc_status fc_f64_gemm_threads(int64_t m, int64_t n, int64_t k, const double *a, 
  * A "packed" operand is cut into KC-step blocks of MR-row (A) or NR-column (B)
  * panels: the panel of rows/columns i.. in the block of steps pc.. starts at
  * pc * size_pad + i * kc, size_pad being m or n rounded up to MR or NR. */
-#define FC_GEMM_KC 128 /* reduction steps per packed block (measured best of 128-384) */
+/** Reduction steps per packed block for elements of elem_size bytes. */
+int64_t fc_gemm_kc(size_t elem_size);
+/** Bytes of the packed KC x NC block of B each thread keeps (in L2). */
+int64_t fc_gemm_nc_bytes(void);
 
 /** Elements of an operand of `size` rows (A) or columns (B) and k steps, packed. */
 static inline int64_t fc_packed_len(int64_t panel, int64_t size, int64_t k)

@@ -53,6 +53,21 @@ int fc_get_num_threads(void) { return __atomic_load_n(&g_threads, __ATOMIC_RELAX
 
 int fc_threads(void) { return fc_get_num_threads(); }
 
+/* GEMM blocking; read at every call, so a benchmark can compare settings in one
+ * process.  Defaults measured on a 2-core AVX-512 VM (see fc_gemm_blocking). */
+static int64_t g_gemm_kc[2] = {256, 256}; /* float32, float64 */
+static int64_t g_gemm_nc_bytes = 1024 * 1024;
+
+int64_t fc_gemm_kc(size_t elem_size) { return g_gemm_kc[elem_size == 8]; }
+int64_t fc_gemm_nc_bytes(void) { return g_gemm_nc_bytes; }
+
+void fc_gemm_blocking(int64_t kc_f32, int64_t kc_f64, int64_t nc_bytes)
+{
+    if (kc_f32 > 0) g_gemm_kc[0] = kc_f32;
+    if (kc_f64 > 0) g_gemm_kc[1] = kc_f64;
+    if (nc_bytes > 0) g_gemm_nc_bytes = nc_bytes;
+}
+
 int fc_openmp_enabled(void)
 {
 #ifdef _OPENMP

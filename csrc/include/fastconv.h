@@ -121,6 +121,10 @@ fc_status fc_f32_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t a
 fc_status fc_f64_gemm(int64_t m, int64_t n, int64_t k, const double *a, int64_t a_rs,
                       int64_t a_cs, const double *b, int64_t b_rs, int64_t b_cs, double *c,
                       int64_t c_rs, int64_t c_cs, int accumulate);
+/** Set the GEMM's blocking (a value <= 0 keeps the current one): reduction steps
+ *  per packed block for float32 and float64, and bytes of each thread's packed B
+ *  block.  For benchmarks that compare settings; the defaults are measured. */
+void fc_gemm_blocking(int64_t kc_f32, int64_t kc_f64, int64_t nc_bytes);
 /** Geometry of one 2-D pooling.  Output row i reads input rows
  *  row_start[i] + a * step_h for a < row_count[i] (all inside the input); columns
  *  likewise.  The tables are built by fastconv/_params.py for regular, dilated,
