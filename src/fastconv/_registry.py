@@ -35,6 +35,7 @@ class KernelSpec:
     fn: Callable
     supports: Callable[[object], Optional[str]]
     error_scale: float = 1.0
+    uses_blas: bool = False  # calls NumPy's BLAS (benchmarks let its threads settle after)
 
     @property
     def key(self):

@@ -42,7 +42,7 @@ SUITES = {
 QUICK_LAYERS = ("resnet_50:res2a_branch2b*3", "resnet_50:res3a_branch2c*4",
                 "resnet_50:res4a_branch2b*6", "resnet_50:res5a_branch2b*3", "resnet_50:max_pool1")
 REFERENCE_TIMING_MAX_GFLOP = 0.05  # the float64 reference is timed only on layers this small
-BLAS_PARK_SECONDS = 0.3  # after the NumPy baseline, for OpenBLAS's spinning threads to sleep
+BLAS_PARK_SECONDS = 0.3  # after a candidate that calls OpenBLAS, for its spinning threads to sleep
 
 
 def _shapes_file(relative):
@@ -263,12 +263,10 @@ def run(layers, *, conv_ops, pool_ops, dtype, threads, repeats, algorithms=(), b
                     base["numpy"] = numpy_call
             if is_conv and "reference" in baselines and layer.flops / 1e9 <= REFERENCE_TIMING_MAX_GFLOP:
                 base["reference"] = lambda: _conv_reference(layer, op, x, w, gy)
-            # each candidate in a block of its own (see block_times); NumPy last, then a
-            # moment for OpenBLAS's spinning threads to sleep before the next case (they
-            # halved the speed of whatever ran right after them)
-            raw = block_times({**calls, **base}, repeats)
-            if "numpy" in base:
-                time.sleep(BLAS_PARK_SECONDS)
+            # each candidate in a block of its own (see block_times), with a rest after
+            # those that call OpenBLAS, whose threads spin on after a call
+            blas_users = {f"{s.algorithm}/{s.backend}" for s in specs if s.uses_blas} | {"numpy", "torch"}
+            raw = block_times({**calls, **base}, repeats, blas_users, BLAS_PARK_SECONDS)
             times = {name: float(np.median(t)) for name, t in raw.items()}
             # the error is judged on the first image, against the reference of that image
             if is_conv:

@@ -21,6 +21,8 @@ def interleaved_times(candidates, repeats):
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
+        if name in pause_after:
+            time.sleep(pause)
     return times
 
 
@@ -29,7 +31,7 @@ def interleaved_medians(candidates, repeats):
     return {name: float(np.median(t)) for name, t in interleaved_times(candidates, repeats).items()}
 
 
-def block_times(candidates, repeats):
+def block_times(candidates, repeats, pause_after=(), pause=0.0):
     """Seconds of ``repeats`` consecutive calls of each callable, one candidate after
     another (each warmed up first), as name -> list.
 
@@ -37,7 +39,9 @@ def block_times(candidates, repeats):
     (the allocator's heap, caches, thread pools that keep spinning): measured, a Numba
     kernel run between them made a C kernel 25 % slower than it is on its own.  In
     blocks each candidate is timed in its own steady state, as a user calling it
-    repeatedly sees it."""
+    repeatedly sees it.  After the block of each name in ``pause_after`` the machine
+    rests ``pause`` seconds (OpenBLAS's threads keep spinning after a call and
+    halved the speed of whatever ran next)."""
     times = {}
     for name, fn in candidates.items():
         fn()
@@ -46,4 +50,6 @@ def block_times(candidates, repeats):
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
+        if name in pause_after:
+            time.sleep(pause)
     return times
