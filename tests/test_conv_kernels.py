@@ -1,6 +1,8 @@
 """Every registered convolution kernel against the float64 reference."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,7 @@ from conftest import (CASE_IDS, CONV_CASES, absolute_references, assert_within, 
 FWD_KERNELS = _registry.kernels("conv2d_fwd")
 PAIRS = sorted({(s.algorithm, s.backend) for s in FWD_KERNELS})
 PAIR_IDS = [f"{a}-{b}" for a, b in PAIRS]
+C_ALGORITHMS = sorted({a for a, b in PAIRS if b == "c"})
 
 
 def _run_all(x, w, b, gy, kwargs, algorithm, backend):
@@ -89,7 +92,8 @@ def test_any_strides_give_the_contiguous_result(pair, kwargs, rng):
 @pytest.mark.parametrize("isa", [i for i in _c.ISA_NAMES[:_c.ISA_NAMES.index(_c.isa_detected())]])
 @pytest.mark.parametrize("case", CONV_CASES[::3], ids=CASE_IDS[::3])
 def test_every_instruction_set_of_the_c_backend(case, isa, rng):
-    """The lesser ISAs' micro-kernels (tile shapes, tails) on this machine too."""
+    """The lesser ISAs' micro-kernels (tile shapes, tails) on this machine too, for
+    every C algorithm."""
     _, xshape, wshape, kwargs = case
     x, w = make_data(xshape, np.float32, rng, integer=True), make_data(wshape, np.float32, rng, integer=True)
     y_ref = reference.conv2d(x, w, **kwargs)
@@ -98,12 +102,12 @@ def test_every_instruction_set_of_the_c_backend(case, isa, rng):
     best = _c.isa_active()
     _c.select_isa(isa)
     try:
-        for dtype in (np.float32, np.float64):
+        for dtype, algorithm in itertools.product((np.float32, np.float64), C_ALGORITHMS):
             xd, wd, gyd = x.astype(dtype), w.astype(dtype), gy.astype(dtype)
-            got = (fastconv.conv2d(xd, wd, backend="c", **kwargs),) + \
-                fastconv.conv2d_backward(gyd, xd, wd, backend="c", **kwargs)
+            got = (fastconv.conv2d(xd, wd, backend="c", algorithm=algorithm, **kwargs),) + \
+                fastconv.conv2d_backward(gyd, xd, wd, backend="c", algorithm=algorithm, **kwargs)
             for actual, exp in zip(got, expected):
-                np.testing.assert_array_equal(actual, exp)
+                np.testing.assert_array_equal(actual, exp, err_msg=f"{isa} {algorithm} {dtype}")
     finally:
         _c.select_isa(best)
 

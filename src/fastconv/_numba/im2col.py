@@ -80,13 +80,16 @@ def _blas_limit():
 _controller = None
 
 
+TABLES_BYTES = 64 * 1024  # index tables and bookkeeping, kept out of the column budget
+
+
 def _chunks(p, k, reserved):
     """(n0, n1, p0, p1) pieces of the batch x pixels whose columns (groups x k rows
     each) fit in the workspace limit minus ``reserved`` bytes: runs of whole
     images, or pixel ranges of one image when one image does not fit."""
     pixels = p.oh * p.ow
     per_pixel = p.groups * k * p.dtype.itemsize
-    budget = max(get_workspace_limit() - reserved, per_pixel)
+    budget = max(get_workspace_limit() - reserved - TABLES_BYTES, per_pixel)
     images = budget // (per_pixel * pixels)
     if images >= 1:
         for n0 in range(0, p.n, images):
@@ -96,6 +99,17 @@ def _chunks(p, k, reserved):
         for n0 in range(p.n):
             for p0 in range(0, pixels, step):
                 yield n0, n0 + 1, p0, min(pixels, p0 + step)
+
+
+def _buffer(p, k, chunks):
+    """One scratch array for the largest chunk; each chunk takes a view of it (a new
+    array per chunk would hold two chunks at once while the next is allocated)."""
+    size = max((n1 - n0) * (p1 - p0) for n0, n1, p0, p1 in chunks)
+    return np.empty(size * p.groups * k, dtype=p.dtype)
+
+
+def _view(buf, shape):
+    return buf[:int(np.prod(shape))].reshape(shape)
 
 
 def _geometry(p):
@@ -117,9 +131,11 @@ def conv2d_fwd_im2col(p, x, w, bias, y):
     wg = w.reshape(G, p.c_out // G, k)
     yg = _per_group(p, y)
     colmap, mh, geo = _geometry(p)
+    chunks = list(_chunks(p, k, 0))
+    buf = _buffer(p, k, chunks)
     with _blas_limit():
-        for n0, n1, p0, p1 in _chunks(p, k, 0):
-            col = np.empty((n1 - n0, G, k, p1 - p0), dtype=p.dtype)
+        for n0, n1, p0, p1 in chunks:
+            col = _view(buf, (n1 - n0, G, k, p1 - p0))
             _im2col(x, n0, p0, colmap, mh, *geo, col)
             np.matmul(wg, col, out=yg[n0:n1, :, :, p0:p1])
     if bias is not None:
@@ -134,9 +150,11 @@ def conv2d_bwd_data_im2col(p, gy, w, gx):
     gyg = _per_group(p, gy)
     colmap, mh, geo = _geometry(p)
     gx[...] = 0
+    chunks = list(_chunks(p, k, 0))
+    buf = _buffer(p, k, chunks)
     with _blas_limit():
-        for n0, n1, p0, p1 in _chunks(p, k, 0):
-            dcol = np.matmul(wt, gyg[n0:n1, :, :, p0:p1])
+        for n0, n1, p0, p1 in chunks:
+            dcol = np.matmul(wt, gyg[n0:n1, :, :, p0:p1], out=_view(buf, (n1 - n0, G, k, p1 - p0)))
             _col2im(dcol, n0, p0, colmap, mh, *geo, gx)
 
 
@@ -152,9 +170,14 @@ def conv2d_bwd_filter_im2col(p, gy, x, gw, gb):
     gwg[...] = 0
     gyg = _per_group(p, gy)
     colmap, mh, geo = _geometry(p)
+    # the per-image products (G x ocg x k) come out of the workspace too
+    reserved = gw.nbytes
+    chunks = list(_chunks(p, k, reserved))
+    buf = _buffer(p, k, chunks)
+    product = np.empty_like(gwg)
     with _blas_limit():
-        for n0, n1, p0, p1 in _chunks(p, k, 0):
-            col = np.empty((n1 - n0, G, k, p1 - p0), dtype=p.dtype)
+        for n0, n1, p0, p1 in chunks:
+            col = _view(buf, (n1 - n0, G, k, p1 - p0))
             _im2col(x, n0, p0, colmap, mh, *geo, col)
             for i in range(n1 - n0):
-                gwg += np.matmul(gyg[n0 + i, :, :, p0:p1], col[i].transpose(0, 2, 1))
+                gwg += np.matmul(gyg[n0 + i, :, :, p0:p1], col[i].transpose(0, 2, 1), out=product)
