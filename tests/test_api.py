@@ -104,6 +104,16 @@ def test_auto_serves_every_valid_call_and_prefers_c():
         assert (spec.algorithm, spec.backend) == ("direct", "c")
 
 
+@pytest.mark.parametrize("kernel,dtype,expected", [
+    (3, np.float32, "direct"), (1, np.float32, "im2col"), (3, np.float64, "im2col"), (1, np.float64, "im2col"),
+])
+def test_auto_picks_the_measured_faster_algorithm(kernel, dtype, expected):
+    x, w = np.ones((1, 4, 9, 9), dtype), np.ones((8, 4, kernel, kernel), dtype)
+    p = conv_params(x, w, None, 1, 0, 1, 1, "zeros")
+    for op in _registry.CONV_OPS:
+        assert _registry.select(op, p).key == f"{op}/{expected}/c/{_registry.DTYPE_TAGS[np.dtype(dtype)]}"
+
+
 def test_registry_keys_follow_the_vocabulary():
     for spec in _registry.kernels():
         op, alg, backend, dtype = spec.key.split("/")

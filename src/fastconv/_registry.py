@@ -76,6 +76,12 @@ def unavailable_backends():
 # "auto": first algorithm of the first matching rule whose kernel serves the call,
 # trying backends in BACKEND_PREFERENCE order.  Later algorithms add rules above.
 AUTO_RULES = (
+    # measured with `python -m fastconv bench --suite resnet50 --algorithms direct,im2col`
+    # (BENCHMARKS.md): im2col + GEMM wins every pass of the 1x1 layers (1.3-4x the
+    # direct kernels) and, in float64, most layers; direct wins the 3x3 and 7x7 ones
+    # in float32
+    ("1x1 kernels", lambda p: getattr(p, "kw", None) == 1 and getattr(p, "kh", None) == 1, ("im2col",)),
+    ("float64 convolution", lambda p: hasattr(p, "c_out") and p.dtype == np.float64, ("im2col",)),
     ("any geometry", lambda p: True, ("direct",)),
 )
 BACKEND_PREFERENCE = ("c", "numba")
