@@ -163,6 +163,12 @@ def _shares(p, k, reserved=0, by_image=False):
     return [s for s in shares if s]
 
 
+def _image_slices(n):
+    """Each thread's run of images."""
+    threads = max(1, min(get_num_threads(), n))
+    return [slice(n * t // threads, n * (t + 1) // threads) for t in range(threads)]
+
+
 def _scratch(p, k, chunks):
     """One array for a thread's largest chunk; each chunk takes a view of it (an
     array per chunk would hold two at once while the next is allocated)."""
@@ -194,11 +200,36 @@ def _per_group(p, a):
     return a.reshape(a.shape[0], p.groups, a.shape[1] // p.groups, a.shape[2] * a.shape[3])
 
 
+def _pointwise(p):
+    """True for 1x1, stride-1, unpadded convolutions: their columns are the input
+    itself, so im2col is skipped and BLAS reads the input (a no-copy reshape)."""
+    return (p.kh, p.kw, p.sh, p.sw, p.hp, p.wp) == (1, 1, 1, 1, p.h, p.w)
+
+
+def _input_as_columns(p, x):
+    """x as (n, G, c_in / G, pixels) without a copy, or None when its rows and
+    columns do not merge into one pixel axis."""
+    s0, s1, s2, s3 = x.strides
+    if p.h > 1 and p.w > 1 and s2 != p.w * s3:
+        return None
+    pixel_stride = s3 if p.w > 1 else s2
+    return np.lib.stride_tricks.as_strided(
+        x, (p.n, p.groups, p.c_in // p.groups, p.h * p.w),
+        (s0, p.c_in // p.groups * s1, s1, pixel_stride), writeable=False)
+
+
 def conv2d_fwd_im2col(p, x, w, bias, y):
     """y = conv(x, w) + bias; y contiguous."""
     G, k = p.groups, p.c_in // p.groups * p.kh * p.kw
     wg = w.reshape(G, p.c_out // G, k)
     yg = _per_group(p, y)
+    cols = _input_as_columns(p, x) if _pointwise(p) else None
+    if cols is not None:
+        with _blas_single():
+            _run([lambda s=s: np.matmul(wg, cols[s], out=yg[s]) for s in _image_slices(p.n)])
+        if bias is not None:
+            y += bias.reshape(1, -1, 1, 1)
+        return
     colmap, lo, hi, mh, geo = _geometry(p)
 
     def share(chunks):
@@ -219,6 +250,11 @@ def conv2d_bwd_data_im2col(p, gy, w, gx):
     G, k = p.groups, p.c_in // p.groups * p.kh * p.kw
     wt = w.reshape(G, p.c_out // G, k).transpose(0, 2, 1)
     gyg = _per_group(p, gy)
+    if _pointwise(p):  # the columns' gradient is the input's
+        gxg = _per_group(p, gx)
+        with _blas_single():
+            _run([lambda s=s: np.matmul(wt, gyg[s], out=gxg[s]) for s in _image_slices(p.n)])
+        return
     colmap, lo, hi, mh, geo = _geometry(p)
 
     def share(chunks):
@@ -232,6 +268,21 @@ def conv2d_bwd_data_im2col(p, gy, w, gx):
         _run([lambda c=c: share(c) for c in _shares(p, k, by_image=True)])
 
 
+def _accumulate(target, jobs):
+    """Run the jobs one per thread, each adding into its own zeroed copy of target
+    (the first into target itself), then sum the copies into target."""
+    partials = [target] + [np.empty_like(target) for _ in jobs[1:]]
+
+    def run(job, dw):
+        dw[...] = 0
+        job(dw)
+
+    with _blas_single():
+        _run([lambda j=j, d=d: run(j, d) for j, d in zip(jobs, partials)])
+    for dw in partials[1:]:
+        target += dw
+
+
 def conv2d_bwd_filter_im2col(p, gy, x, gw, gb):
     """gw, gb = grads of weight and bias (either may be None)."""
     if gb is not None:
@@ -239,15 +290,20 @@ def conv2d_bwd_filter_im2col(p, gy, x, gw, gb):
     if gw is None:
         return
     G, k = p.groups, p.c_in // p.groups * p.kh * p.kw
+    gwg = gw.reshape(G, p.c_out // G, k)
     gyg = _per_group(p, gy)
+    cols = _input_as_columns(p, x) if _pointwise(p) else None
+    if cols is not None:
+        def images(s, dw):
+            product = np.empty_like(dw)
+            for i in range(s.start, s.stop):
+                dw += np.matmul(gyg[i], cols[i].transpose(0, 2, 1), out=product)
+
+        _accumulate(gwg, [lambda dw, s=s: images(s, dw) for s in _image_slices(p.n)])
+        return
     colmap, lo, hi, mh, geo = _geometry(p)
-    # every thread has a dw and a product buffer, out of the workspace too
-    shares = _shares(p, k, reserved=2 * get_num_threads() * gw.nbytes)
-    partials = [gw.reshape(G, p.c_out // G, k)] + [np.empty((G, p.c_out // G, k), p.dtype)
-                                                    for _ in shares[1:]]
 
     def share(chunks, dw):
-        dw[...] = 0
         buf, product = _scratch(p, k, chunks), np.empty_like(dw)
         for n0, n1, p0, p1 in chunks:
             col = _view(buf, (n1 - n0, G, k, p1 - p0))
@@ -255,7 +311,6 @@ def conv2d_bwd_filter_im2col(p, gy, x, gw, gb):
             for i in range(n1 - n0):
                 dw += np.matmul(gyg[n0 + i, :, :, p0:p1], col[i].transpose(0, 2, 1), out=product)
 
-    with _blas_single():
-        _run([lambda c=c, d=d: share(c, d) for c, d in zip(shares, partials)])
-    for dw in partials[1:]:
-        partials[0] += dw
+    # every thread has a dw and a product buffer, out of the workspace too
+    shares = _shares(p, k, reserved=2 * get_num_threads() * gw.nbytes)
+    _accumulate(gwg, [lambda dw, c=c: share(c, dw) for c in shares])
