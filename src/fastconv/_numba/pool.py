@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+import numba
+
 from .config import jit, prange, use_threads
+
+PAD_LIMIT = 8192  # elements of a plane's padded copy and output frame (as in C: about L1)
 
 
 @jit(parallel=True)
@@ -117,6 +121,85 @@ def _avg_bwd(gy, rs, rn, cs, cn, step_h, step_w, inv_div, gx):
                     row[col] += spread[col]
 
 
+@jit(parallel=True)
+def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, step_h, step_w, is_max, inv_div, threads, y):
+    """Windows one row and one column apart, as C's padded path: each plane copied
+    into a frame bordered by the identity (-inf, or 0 for sums), then every tap is
+    one flat pass over the whole output frame (rows pw long), so the loops are
+    long and vectorize however small the plane; the frame's rows are then cut to
+    ow (and averages divided).  Each of the threads takes a run of planes."""
+    n_batch, c, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    ph, pw = oh + (taps_h - 1) * step_h, ow + (taps_w - 1) * step_w
+    length = (oh - 1) * pw + ow
+    ident = -np.inf if is_max else 0.0
+    c0, c1 = min(max(-lo_c, 0), pw), max(min(w - lo_c, pw), min(max(-lo_c, 0), pw))
+    planes = n_batch * c
+    for t in prange(threads):
+        pad = np.empty(ph * pw, dtype=x.dtype)
+        frame = np.empty(length, dtype=x.dtype)
+        for p in range(planes * t // threads, planes * (t + 1) // threads):
+            n, k = p // c, p % c
+            for r in range(ph):
+                row = pad[r * pw:(r + 1) * pw]
+                yy = lo_r + r
+                if yy < 0 or yy >= h:
+                    row[:] = ident
+                else:
+                    row[:c0] = ident
+                    row[c0:c1] = x[n, k, yy, lo_c + c0:lo_c + c1]
+                    row[c1:] = ident
+            frame[:] = pad[:length]
+            for a in range(taps_h):
+                for b in range(taps_w):
+                    if a == 0 and b == 0:
+                        continue
+                    src = pad[a * step_h * pw + b * step_w:]
+                    if is_max:
+                        for q in range(length):
+                            v, m = src[q], frame[q]
+                            frame[q] = v if (v > m) | (v != v) else m
+                    else:
+                        for q in range(length):
+                            frame[q] += src[q]
+            for i in range(oh):
+                out, got = y[n, k, i], frame[i * pw:i * pw + ow]
+                if is_max:
+                    out[:] = got
+                else:
+                    div = inv_div[i]  # 1-D views: the loop vectorizes
+                    for j in range(ow):
+                        out[j] = got[j] * div[j]
+
+
+def _uniform(start, count, step, size):
+    """(lo, taps) when output k's window is the clipping to [0, size) of the taps
+    lo + k + a * step, a < taps (windows one apart, as in plain stride-1 pooling);
+    None otherwise (adaptive windows, strides)."""
+    taps = int(count.max())
+    full = np.flatnonzero(count == taps)
+    lo = int(start[full[0]] - full[0])
+    pos = lo + np.arange(len(start))[:, None] + np.arange(taps)[None, :] * step
+    inside = (pos >= 0) & (pos < size)
+    first = np.where(inside, pos, size).min(axis=1)
+    if np.array_equal(inside.sum(axis=1), count) and np.array_equal(first, start):
+        return lo, taps
+    return None
+
+
+def _padded_plan(p):
+    """(lo_r, lo_c, taps_h, taps_w) for _pool_padded, or None if it does not apply."""
+    rows = _uniform(p.row_start, p.row_count, p.step_h, p.h)
+    cols = _uniform(p.col_start, p.col_count, p.step_w, p.w)
+    if rows is None or cols is None:
+        return None
+    ph, pw = p.oh + (rows[1] - 1) * p.step_h, p.ow + (cols[1] - 1) * p.step_w
+    # too big for L1, or too few outputs for flat passes to pay (global pooling)
+    if (ph + p.oh) * pw > PAD_LIMIT or (p.oh - 1) * pw + p.ow < 32:
+        return None
+    return rows[0], cols[0], rows[1], cols[1]
+
+
 def _windows(p):
     return p.row_start, p.row_count, p.col_start, p.col_count, p.step_h, p.step_w
 
@@ -124,7 +207,10 @@ def _windows(p):
 def maxpool2d_fwd_direct(p, x, y, idx):
     """y (and idx unless None) = window maxima of x."""
     use_threads()
-    if idx is None:
+    plan = _padded_plan(p) if idx is None else None
+    if plan is not None:
+        _pool_padded(x, *plan, p.step_h, p.step_w, True, np.ones((1, 1)), numba.get_num_threads(), y)
+    elif idx is None:
         _max_rows(x, *_windows(p), y)
     else:
         _max_fwd(x, *_windows(p), y, idx)
@@ -140,7 +226,11 @@ def maxpool2d_bwd_direct(p, gy, idx, gx):
 def avgpool2d_fwd_direct(p, x, inv_div, y):
     """y = window sums of x times inv_div."""
     use_threads()
-    _avg_fwd(x, *_windows(p), inv_div, y)
+    plan = _padded_plan(p)
+    if plan is not None:
+        _pool_padded(x, *plan, p.step_h, p.step_w, False, inv_div, numba.get_num_threads(), y)
+    else:
+        _avg_fwd(x, *_windows(p), inv_div, y)
 
 
 def avgpool2d_bwd_direct(p, gy, inv_div, gx):
