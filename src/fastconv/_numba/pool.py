@@ -1,9 +1,11 @@
 """Max and average pooling in Numba, forward and backward.
 
-The same table-driven windows and the same two kinds of kernel as
-csrc/pool/pool_impl.inc (see PoolParams): values-only max and every average go
+The same table-driven windows as csrc/pool/pool_impl.inc (see PoolParams).
+Values-only max and every average take one of two paths: small planes whose
+windows are one row and one column apart (stride-1 pooling) through a padded
+copy, one flat pass per tap over the whole output frame (_pool_padded); the rest
 output row by output row (the window's input rows combined into one row buffer,
-a contiguous loop LLVM vectorizes, then a short pass per output); max with
+a contiguous loop LLVM vectorizes, then a short pass per output).  Max with
 indices scans each window in order, as ties and NaNs require.  One thread per
 plane, so overlapping windows' gradients never race.
 """
