@@ -26,6 +26,7 @@ def _info(args):
     for backend, why in _registry.unavailable_backends().items():
         print(f"{backend} backend unavailable: {why}")
     print(f"threads: {fastconv.get_num_threads()}")
+    print(f"workspace limit (im2col): {fastconv.get_workspace_limit() / 2**20:g} MiB")
     print("kernels (op: algorithm/backend dtypes):")
     table = {}
     for spec in _registry.kernels():
