@@ -1,0 +1,65 @@
+"""The Winograd transforms, in exact arithmetic: each reproduces direct correlation."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from fastconv import _winograd
+
+VARIANTS = sorted(_winograd.POINTS)
+
+
+def exact(a):
+    return np.array(a, dtype=object)
+
+
+def random_integers(rng, shape):
+    return np.vectorize(Fraction)(rng.integers(-9, 10, shape)).astype(object)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_one_dimensional_identity_is_exact(variant, rng):
+    m, r, _ = _winograd.POINTS[variant]
+    at, g, bt = (exact(x) for x in _winograd.exact_matrices(variant))
+    for _ in range(20):
+        d, k = random_integers(rng, m + r - 1), random_integers(rng, r)
+        direct = np.array([sum(d[i + j] * k[j] for j in range(r)) for i in range(m)], dtype=object)
+        assert list(at.dot(g.dot(k) * bt.dot(d))) == list(direct)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_two_dimensional_tile_is_exact(variant, rng):
+    """Y = A^T [(G g G^T) * (B^T d B)] A is the tile's 2-D correlation."""
+    m, r, _ = _winograd.POINTS[variant]
+    n = m + r - 1
+    at, g, bt = (exact(x) for x in _winograd.exact_matrices(variant))
+    for _ in range(5):
+        d, k = random_integers(rng, (n, n)), random_integers(rng, (r, r))
+        u = g.dot(k).dot(g.T)
+        v = bt.dot(d).dot(bt.T)
+        y = at.dot(u * v).dot(at.T)
+        direct = np.array([[sum(d[i + a, j + b] * k[a, b] for a in range(r) for b in range(r))
+                            for j in range(m)] for i in range(m)], dtype=object)
+        assert (y == direct).all()
+
+
+@pytest.mark.parametrize("variant,multiplications", [("f2x2k3x3", 2.25), ("f4x4k3x3", 4.0)])
+def test_multiplications_saved(variant, multiplications):
+    m, r, _ = _winograd.POINTS[variant]
+    assert (m * m * r * r) / (m + r - 1) ** 2 == multiplications
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_matrices_round_the_exact_ones(variant, dtype):
+    for got, want in zip(_winograd.matrices(variant, dtype), _winograd.exact_matrices(variant)):
+        assert got.dtype == dtype and not got.flags.writeable
+        np.testing.assert_array_equal(got, np.array([[float(v) for v in row] for row in want], dtype))
+
+
+def test_too_few_points_are_refused(monkeypatch):
+    monkeypatch.setitem(_winograd.POINTS, "f4x4k3x3-bad", (4, 3, (0, 1, -1)))
+    with pytest.raises(ValueError, match="finite points"):
+        _winograd.exact_matrices("f4x4k3x3-bad")
