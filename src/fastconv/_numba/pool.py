@@ -1,7 +1,8 @@
 """Max and average pooling in Numba, forward and backward.
 
 The same table-driven windows as csrc/pool/pool_impl.inc (see PoolParams).
-Values-only max and every average take one of two paths: small planes whose
+Values-only max and every average take one of three paths: a window over the
+whole plane as one flat reduction (_pool_global); small planes whose
 windows are one row and one column apart (stride-1 pooling) through a padded
 copy, one flat pass per tap over the whole output frame (_pool_padded); the rest
 output row by output row (the window's input rows combined into one row buffer,
@@ -174,6 +175,34 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, step_h, step_w, is_max, inv_div,
                         out[j] = got[j] * div[j]
 
 
+@jit(parallel=True)
+def _pool_global(x, is_max, inv, y):
+    """One window covering each whole plane (global pooling): one flat reduction per
+    plane, the max with a NaN flag so the loop stays a plain vectorizable max."""
+    n_batch, c = x.shape[0], x.shape[1]
+    for p in prange(n_batch * c):
+        n, k = p // c, p % c
+        flat = x[n, k].ravel()
+        if is_max:
+            best, nan = flat[0], False
+            for q in range(flat.size):
+                v = flat[q]
+                nan |= v != v
+                best = max(best, v)
+            y[n, k, 0, 0] = np.nan if nan else best
+        else:
+            total = y.dtype.type(0)
+            for q in range(flat.size):
+                total += flat[q]
+            y[n, k, 0, 0] = total * inv
+
+
+def _is_global(p, x):
+    """A single window over each whole, contiguous plane."""
+    return (p.oh, p.ow, p.step_h, p.step_w) == (1, 1, 1, 1) and p.row_count[0] == p.h and \
+        p.col_count[0] == p.w and x[0, 0].flags.c_contiguous
+
+
 def _uniform(start, count, step, size):
     """(lo, taps) when output k's window is the clipping to [0, size) of the taps
     lo + k + a * step, a < taps (windows one apart, as in plain stride-1 pooling);
@@ -210,7 +239,9 @@ def maxpool2d_fwd_direct(p, x, y, idx):
     """y (and idx unless None) = window maxima of x."""
     use_threads()
     plan = _padded_plan(p) if idx is None else None
-    if plan is not None:
+    if idx is None and _is_global(p, x):
+        _pool_global(x, True, 1.0, y)
+    elif plan is not None:
         _pool_padded(x, *plan, p.step_h, p.step_w, True, np.ones((1, 1)), numba.get_num_threads(), y)
     elif idx is None:
         _max_rows(x, *_windows(p), y)
@@ -229,7 +260,9 @@ def avgpool2d_fwd_direct(p, x, inv_div, y):
     """y = window sums of x times inv_div."""
     use_threads()
     plan = _padded_plan(p)
-    if plan is not None:
+    if _is_global(p, x):
+        _pool_global(x, False, float(inv_div[0, 0]), y)
+    elif plan is not None:
         _pool_padded(x, *plan, p.step_h, p.step_w, False, inv_div, numba.get_num_threads(), y)
     else:
         _avg_fwd(x, *_windows(p), inv_div, y)
