@@ -83,8 +83,8 @@ fc_status fc_f64_conv2d_bwd_filter_direct(const fc_conv_geom *g, const double *g
                                           const int64_t *map_h, const int64_t *map_w,
                                           double *gw, double *gb);
 /** y = conv(x, w) + bias by im2col + GEMM, arguments as fc_f32_conv2d_fwd_direct;
- *  all workspace (packed weights, column chunks) stays within `workspace` bytes
- *  or, when that is too small, at the least one panel of columns per thread. */
+ *  the weights are packed whole, and the column chunks fit in what `workspace`
+ *  bytes leave of that (at least one register-tile panel of columns per thread). */
 fc_status fc_f32_conv2d_fwd_im2col(const fc_conv_geom *g, const float *x, const int64_t *xs,
                                    const int64_t *map_h, const int64_t *map_w,
                                    const float *w, const float *bias, float *y, int64_t workspace);

@@ -10,9 +10,10 @@ _limit = DEFAULT_WORKSPACE_LIMIT
 def set_workspace_limit(nbytes):
     """Cap the scratch memory one call of a workspace-using kernel may allocate.
 
-    The im2col kernels hold their packed weights and, per thread, a chunk of the
-    column matrix; they work through the image in chunks sized to fit under the
-    cap (at least one register-tile panel of columns per thread, whatever the cap).
+    The im2col kernels hold their packed weights (whole, whatever the cap) and,
+    per thread, a chunk of the column matrix; the chunks are sized to fit in what
+    the weights leave of the cap (at least one register-tile panel of columns per
+    thread), so large batches and images are worked through in pieces.
 
     Parameters
     ----------
