@@ -11,7 +11,6 @@ import dataclasses
 import importlib.resources
 import json
 import sys
-import time
 
 import numpy as np
 
