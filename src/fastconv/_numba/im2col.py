@@ -74,6 +74,9 @@ def _im2col(x, n0, p0, colmap, lo, hi, map_h, kh, kw, sh, dh, ow, col):
                     oi, oj = oi + 1, 0
 
 
+# _col2im mirrors _im2col loop for loop (its adjoint).  One kernel with a "fold"
+# flag measured 15-25 % slower on ResNet's 3x3 64-channel layer (the flag's
+# branches stayed in the copy loops), so the pair stays written twice.
 @jit()
 def _edge_add(dst, j, src, colmap_row, o0, o1, oj):
     """dst[colmap_row[o]] += src[j + o - oj] where it is not -1, for o0 <= o < o1."""
