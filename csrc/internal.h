@@ -33,6 +33,20 @@ typedef void (*fc_gemm_ukr_f64_fn)(int64_t kc, const double *a, const double *b,
                                    int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr,
                                    int accumulate);
 
+/** Winograd transforms of one panel (csrc/wino_kernels.inc), tile = output tile 2 or 4,
+ *  A = tile + 2, NR = gemm_nb * VL lanes for input/output, MR = gemm_mr for filters:
+ *  in:     V = B^T d B; d row i * A + j at d + (i * A + j) * NR, V row r at v + r * vs;
+ *  out:    Y = A^T M A; M row r at mm + r * ms, Y row i * tile + j at y + (i * tile + j) * NR;
+ *  filter: U = G g G^T; tap (i, j) at g + (i * 3 + j) * FL (FL = MR rounded up to whole
+ *          vectors, lanes past MR zero), U row r (MR lanes) at u + r * us.
+ *  Vector-aligned d, v, mm, y with vs, ms multiples of NR. */
+typedef void (*fc_wino_in_f32_fn)(int tile, const float *d, float *v, int64_t vs);
+typedef void (*fc_wino_in_f64_fn)(int tile, const double *d, double *v, int64_t vs);
+typedef void (*fc_wino_out_f32_fn)(int tile, const float *mm, int64_t ms, float *y);
+typedef void (*fc_wino_out_f64_fn)(int tile, const double *mm, int64_t ms, double *y);
+typedef void (*fc_wino_filter_f32_fn)(int tile, const float *g, float *u, int64_t us);
+typedef void (*fc_wino_filter_f64_fn)(int tile, const double *g, double *u, int64_t us);
+
 /** One instruction set's micro-kernels and their register-tile limits. */
 typedef struct fc_isa_kernels {
     int vbytes;          /** vector width in bytes: VL = vbytes / sizeof(real) */
@@ -45,6 +59,12 @@ typedef struct fc_isa_kernels {
     int gemm_nb;         /** GEMM tile width in vectors: NR = gemm_nb * VL */
     fc_gemm_ukr_f32_fn gemm_f32;
     fc_gemm_ukr_f64_fn gemm_f64;
+    fc_wino_in_f32_fn wino_in_f32;
+    fc_wino_in_f64_fn wino_in_f64;
+    fc_wino_out_f32_fn wino_out_f32;
+    fc_wino_out_f64_fn wino_out_f64;
+    fc_wino_filter_f32_fn wino_filter_f32;
+    fc_wino_filter_f64_fn wino_filter_f64;
 } fc_isa_kernels;
 
 extern const fc_isa_kernels fc_kernels_generic;
@@ -88,6 +108,14 @@ void fc_f32_gemm_packed_ab(const fc_isa_kernels *K, int64_t m, int64_t n, int64_
                            const float *bp, float *c, int64_t c_rs, int accumulate);
 void fc_f64_gemm_packed_ab(const fc_isa_kernels *K, int64_t m, int64_t n, int64_t k, const double *ap,
                            const double *bp, double *c, int64_t c_rs, int accumulate);
+/** Rows i0 <= i < i1 (i0 a multiple of MR) of the same, A packed with m_pad rows;
+ *  c points at row i0. */
+void fc_f32_gemm_packed_ab_rows(const fc_isa_kernels *K, int64_t m_pad, int64_t i0, int64_t i1, int64_t n,
+                                int64_t k, const float *ap, const float *bp, float *c, int64_t c_rs,
+                                int accumulate);
+void fc_f64_gemm_packed_ab_rows(const fc_isa_kernels *K, int64_t m_pad, int64_t i0, int64_t i1, int64_t n,
+                                int64_t k, const double *ap, const double *bp, double *c, int64_t c_rs,
+                                int accumulate);
 /** C (+)= A B with A packed and B strided; inside a parallel region each thread
  *  computes its own block of C (no barrier).  Returns 1 if a buffer could not be
  *  allocated, else 0. */

@@ -15,6 +15,7 @@
 #define UK_SFX f32
 #define UK_WITH_PROBE
 #include "ukernel.inc"
+#include "wino_kernels.inc"
 #undef UK_WITH_PROBE
 #undef UK_REAL
 #undef UK_SFX
@@ -22,7 +23,10 @@
 #define UK_REAL double
 #define UK_SFX f64
 #include "ukernel.inc"
+#include "wino_kernels.inc"
 
 const fc_isa_kernels fc_kernels_generic = {16, 2, {0, 10, 5, 0, 0}, fc_ukr_f32__generic,
                                            fc_ukr_f64__generic, fc_probe_f32__generic,
-    UK_GEMM_MR, UK_GEMM_NB, fc_gemm_ukr_f32__generic, fc_gemm_ukr_f64__generic};
+    UK_GEMM_MR, UK_GEMM_NB, fc_gemm_ukr_f32__generic, fc_gemm_ukr_f64__generic,
+    fc_wino_in_f32__generic, fc_wino_in_f64__generic, fc_wino_out_f32__generic, fc_wino_out_f64__generic,
+    fc_wino_filter_f32__generic, fc_wino_filter_f64__generic};

@@ -63,3 +63,13 @@ def test_too_few_points_are_refused(monkeypatch):
     monkeypatch.setitem(_winograd.POINTS, "f4x4k3x3-bad", (4, 3, (0, 1, -1)))
     with pytest.raises(ValueError, match="finite points"):
         _winograd.exact_matrices("f4x4k3x3-bad")
+
+
+def test_c_header_is_generated_from_these_matrices():
+    """csrc/conv/winograd_matrices.h is exactly what _winograd.c_header() writes."""
+    import pathlib
+
+    header = pathlib.Path(__file__).resolve().parents[1] / "csrc" / "conv" / "winograd_matrices.h"
+    if not header.exists():  # an installed copy without the sources
+        pytest.fail(f"{header} not found: run the tests from a source checkout")
+    assert header.read_text() == _winograd.c_header()

@@ -106,7 +106,8 @@ def main(argv=None):
     bench.add_argument("--mb", type=int, help="batch size (default 8; 2 with --quick)")
     bench.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     bench.add_argument("--threads", type=int, help="threads (default: all)")
-    bench.add_argument("--algorithms", help="comma-separated subset of direct,im2col,winograd")
+    bench.add_argument("--algorithms", help="comma-separated subset of direct,im2col,winograd "
+                       "(its variants: winograd_f2x2k3x3, winograd_f4x4k3x3)")
     bench.add_argument("--backends", help="comma-separated subset of c,numba")
     bench.add_argument("--baselines", default="torch,numpy,reference",
                        help="comma-separated subset of torch,numpy,reference (default all)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _registry
+from . import _winograd
 from ._params import element_strides, strides_usable
 from ._workspace import get_workspace_limit
 
@@ -109,6 +110,15 @@ def conv2d_bwd_filter_im2col(p, gy, x, gw, gb):
     if gw is not None:
         check(_fn("conv2d_bwd_filter_im2col", p.dtype)(
             _geom(p), _ptr(gy), _ptr(x), _i64(xs), _i64(mh), _i64(mw), _ptr(gw), get_workspace_limit()))
+
+
+def _winograd_correlate(tile):
+    def correlate(corr, x, w, bias, y):
+        x, xs = _strided(x)
+        check(_fn("conv2d_fwd_winograd", x.dtype)(
+            _geom(corr), tile, _ptr(x), _i64(xs), _i64(corr.map_h), _i64(corr.map_w), _ptr(w),
+            _ptr(bias), _ptr(y), get_workspace_limit()))
+    return correlate
 
 
 def _pool_geom(p):
@@ -215,3 +225,11 @@ if lib is not None:
             ("conv2d_bwd_filter", conv2d_bwd_filter_im2col),
         ):
             _registry.register(_registry.KernelSpec(_op, "im2col", "c", _dtype, _kernel, _registry.always))
+        for _variant, _tile in _winograd.VARIANT_TILES.items():
+            _kernels = _winograd.make_kernels(_winograd_correlate(_tile), conv2d_bwd_filter_im2col)
+            for _op, _kernel in zip(_registry.CONV_OPS, _kernels):
+                _delegated = _op == "conv2d_bwd_filter"
+                _registry.register(_registry.KernelSpec(
+                    _op, f"winograd_{_variant}", "c", _dtype, _kernel, _winograd.supports,
+                    error_scale=1.0 if _delegated else _winograd.error_factor(_variant),
+                    tile=0 if _delegated else _tile))

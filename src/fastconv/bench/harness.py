@@ -18,7 +18,7 @@ import fastconv
 from fastconv import _registry, reference
 from fastconv._params import conv_params, pool_params
 
-from .accuracy import error_bound, reduction_lengths, within_bound
+from .accuracy import conv_bound, error_bound, reduction_lengths, within_bound
 from .benchdnn import ConvLayer, PoolLayer, parse_conv, parse_pool, read_conv_file, read_pool_file
 from .peak import fma_peak_gflops
 from .timing import block_times, interleaved_medians
@@ -223,8 +223,18 @@ def copy_bandwidth(repeats=5):
 
 
 def _select(specs, algorithms, backends):
-    return [s for s in specs if (not algorithms or s.algorithm in algorithms)
-            and (not backends or s.backend in backends)]
+    """The specs of the chosen algorithms (a family name such as "winograd" chooses its
+    variants) and backends; a kernel registered under several names (Winograd's
+    backward-filter is im2col's) is timed once, under its first."""
+    chosen = {a for name in algorithms for a in _registry.FAMILIES.get(name, (name,))}
+    seen, out = set(), []
+    for s in specs:
+        if (algorithms and s.algorithm not in chosen) or (backends and s.backend not in backends):
+            continue
+        if (s.fn, s.dtype) not in seen:
+            seen.add((s.fn, s.dtype))
+            out.append(s)
+    return out
 
 
 def run(layers, *, conv_ops, pool_ops, dtype, threads, repeats, algorithms=(), backends=(),
@@ -271,8 +281,9 @@ def run(layers, *, conv_ops, pool_ops, dtype, threads, repeats, algorithms=(), b
             if is_conv:
                 expected = _conv_reference(layer, op, x[:1], w, gy[:1])
                 magnitude = _conv_reference(layer, op, x[:1], w, gy[:1], magnitudes=True)
-                lengths = reduction_lengths(conv_params(xc[:1], w, None, kw["stride"], kw["padding"],
-                                                        kw["dilation"], layer.groups, "zeros"))
+                first = conv_params(xc[:1], w, None, kw["stride"], kw["padding"], kw["dilation"], layer.groups,
+                                    "zeros")
+                lengths = reduction_lengths(first)
             else:
                 expected = _pool_reference(layer, op, x[:1], gy[:1])
                 magnitude = _pool_reference(layer, op, x[:1], gy[:1], magnitudes=True)
@@ -282,7 +293,7 @@ def run(layers, *, conv_ops, pool_ops, dtype, threads, repeats, algorithms=(), b
                 fn = calls[name]
                 if is_conv:
                     result = fn(xc[:1], gy[:1]) if op == "bwd_filter" else fn()[:1]
-                    bound = error_bound(lengths[CONV_OPS[op]], dtype, magnitude, s.error_scale)
+                    bound = conv_bound(s, CONV_OPS[op], first, xc[:1], w, gy[:1], magnitude, lengths[CONV_OPS[op]])
                     error, ok = within_bound(result, expected, bound)
                     rate, unit = layer.flops / times[name] / 1e9, "GFLOP/s"
                     fraction = rate / peak
@@ -307,11 +318,11 @@ def run(layers, *, conv_ops, pool_ops, dtype, threads, repeats, algorithms=(), b
 def format_table(rows):
     """The rows as a readable fixed-width table."""
     baselines = sorted({b for r in rows for b in r.speedup})
-    head = (f"{'layer':34s} {'op':10s} {'kernel':14s} {'median ms':>9s} {'min ms':>8s} {'rate':>14s} "
+    head = (f"{'layer':34s} {'op':10s} {'kernel':22s} {'median ms':>9s} {'min ms':>8s} {'rate':>14s} "
             f"{'of peak/copy':>12s}" + "".join(f" {'x ' + b:>11s}" for b in baselines) + f" {'rel err':>9s}  ok")
     lines = [head, "-" * len(head)]
     for r in rows:
-        line = (f"{r.layer[:34]:34s} {r.op:10s} {r.candidate:14s} {r.median_ms:9.3f} {r.min_ms:8.3f} "
+        line = (f"{r.layer[:34]:34s} {r.op:10s} {r.candidate:22s} {r.median_ms:9.3f} {r.min_ms:8.3f} "
                 f"{r.rate:7.1f} {r.unit:6s} {100 * r.fraction:11.0f}%")
         line += "".join(f" {r.speedup[b]:11.2f}" if b in r.speedup else f" {'-':>11s}" for b in baselines)
         line += f" {r.error:9.1e}  {'yes' if r.ok else 'NO'}"
@@ -325,7 +336,7 @@ def summary(rows):
     for r in rows:
         for b, v in r.speedup.items():
             groups.setdefault((r.op, r.candidate, b), []).append(v)
-    return [f"  {op:10s} {cand:14s} x{np.exp(np.mean(np.log(v))):.2f} vs {b} (geometric mean of {len(v)})"
+    return [f"  {op:10s} {cand:22s} x{np.exp(np.mean(np.log(v))):.2f} vs {b} (geometric mean of {len(v)})"
             for (op, cand, b), v in sorted(groups.items())]
 
 
