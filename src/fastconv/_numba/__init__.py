@@ -14,6 +14,13 @@ _KERNELS = (  # (op, algorithm, module, function)
     ("conv2d_fwd", "im2col", "fastconv._numba.im2col", "conv2d_fwd_im2col"),
     ("conv2d_bwd_data", "im2col", "fastconv._numba.im2col", "conv2d_bwd_data_im2col"),
     ("conv2d_bwd_filter", "im2col", "fastconv._numba.im2col", "conv2d_bwd_filter_im2col"),
+    # Winograd's backward-filter is im2col's (docs/winograd.md says why)
+    ("conv2d_fwd", "winograd_f2x2k3x3", "fastconv._numba.winograd", "conv2d_fwd_winograd_f2x2k3x3"),
+    ("conv2d_bwd_data", "winograd_f2x2k3x3", "fastconv._numba.winograd", "conv2d_bwd_data_winograd_f2x2k3x3"),
+    ("conv2d_bwd_filter", "winograd_f2x2k3x3", "fastconv._numba.im2col", "conv2d_bwd_filter_im2col"),
+    ("conv2d_fwd", "winograd_f4x4k3x3", "fastconv._numba.winograd", "conv2d_fwd_winograd_f4x4k3x3"),
+    ("conv2d_bwd_data", "winograd_f4x4k3x3", "fastconv._numba.winograd", "conv2d_bwd_data_winograd_f4x4k3x3"),
+    ("conv2d_bwd_filter", "winograd_f4x4k3x3", "fastconv._numba.im2col", "conv2d_bwd_filter_im2col"),
     ("maxpool2d_fwd", "direct", "fastconv._numba.pool", "maxpool2d_fwd_direct"),
     ("maxpool2d_bwd", "direct", "fastconv._numba.pool", "maxpool2d_bwd_direct"),
     ("avgpool2d_fwd", "direct", "fastconv._numba.pool", "avgpool2d_fwd_direct"),
@@ -32,8 +39,16 @@ def _lazy(module, name):
 if importlib.util.find_spec("numba") is None:  # pragma: no cover - numba is a dependency
     _registry.mark_unavailable("numba", "numba is not installed")
 else:
+    from .. import _winograd
+
+    # one wrapper per function, so a kernel registered under two names is one kernel
+    _wrappers = {(m, n): _lazy(m, n) for _, _, m, n in _KERNELS}
     for _dtype in ("f32", "f64"):
         for _op, _alg, _module, _name in _KERNELS:
+            _winograd_variant = _alg.startswith("winograd")
+            _own = _winograd_variant and _module.endswith("winograd")  # not delegated
             _registry.register(_registry.KernelSpec(
-                _op, _alg, "numba", _dtype, _lazy(_module, _name), _registry.always,
-                uses_blas=_alg == "im2col"))
+                _op, _alg, "numba", _dtype, _wrappers[_module, _name],
+                _winograd.supports if _winograd_variant else _registry.always,
+                error_scale=_winograd.error_factor(_alg.split("_", 1)[1]) if _own else 1.0,
+                uses_blas=_alg != "direct", tile=_winograd.VARIANT_TILES[_alg.split("_", 1)[1]] if _own else 0))
