@@ -166,3 +166,14 @@ def test_public_names_are_the_contract():
     for name in ("conv2d", "conv2d_backward", "set_num_threads", "get_num_threads"):
         doc = getattr(fastconv, name).__doc__
         assert "Parameters" in doc or "Returns" in doc
+
+
+@pytest.mark.parametrize("size,groups,dtype,expected", [
+    (28, 1, np.float32, "winograd_f4x4k3x3"), (14, 1, np.float32, "winograd_f2x2k3x3"),
+    (28, 8, np.float32, "direct"), (28, 1, np.float64, "im2col"),
+])
+def test_auto_picks_winograd_for_wide_3x3_float32_layers(size, groups, dtype, expected):
+    x, w = np.ones((1, 32, size, size), dtype), np.ones((32, 32 // groups, 3, 3), dtype)
+    p = conv_params(x, w, None, 1, 1, 1, groups, "zeros")
+    for op in ("conv2d_fwd", "conv2d_bwd_data"):
+        assert _registry.select(op, p).algorithm == expected

@@ -86,7 +86,26 @@ def unavailable_backends():
 
 # "auto": first algorithm of the first matching rule whose kernel serves the call,
 # trying backends in BACKEND_PREFERENCE order.  Later algorithms add rules above.
+def _winograd_fits(p, min_pixels=0, max_pixels=None):
+    """float32 3x3 stride-1 dilation-1 convolution with >= 16 channels per group in and
+    out (with fewer, its GEMMs are too thin to pay for the transforms), output planes
+    of min_pixels <= oh * ow < max_pixels."""
+    if not hasattr(p, "c_out") or p.dtype != np.float32 or (p.kh, p.kw, p.sh, p.sw, p.dh, p.dw) != (3, 3, 1, 1, 1, 1):
+        return False
+    pixels = p.oh * p.ow
+    return (min(p.c_in, p.c_out) // p.groups >= 16 and pixels >= min_pixels
+            and (max_pixels is None or pixels < max_pixels))
+
+
 AUTO_RULES = (
+    # measured with `python -m fastconv bench` on ResNet-50's 3x3 stride-1 layers, mb 8
+    # (docs/winograd.md): Winograd beats direct and im2col forward on all four;
+    # F(4x4) wins on 56x56 and 28x28 planes, F(2x2) on 14x14 and 7x7 ones (its filter
+    # transform is 16/36 of F(4x4)'s, and those layers have the most filters)
+    ("3x3 stride 1, float32, planes >= 28x28", lambda p: _winograd_fits(p, min_pixels=28 * 28),
+     ("winograd_f4x4k3x3",)),
+    ("3x3 stride 1, float32, smaller planes", lambda p: _winograd_fits(p, max_pixels=28 * 28),
+     ("winograd_f2x2k3x3",)),
     # measured with `python -m fastconv bench --suite resnet50 --algorithms direct,im2col`
     # (BENCHMARKS.md): im2col + GEMM wins every pass of the 1x1 layers (1.3-4x the
     # direct kernels) and, in float64, most layers; direct wins the 3x3 and 7x7 ones
