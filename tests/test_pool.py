@@ -28,10 +28,13 @@ POOL_CASES = [
     ("overlap_s1", (2, 2, 6, 6), {"kernel_size": 3, "stride": 1, "padding": 1}),
     ("resnet_like", (1, 8, 16, 16), {"kernel_size": 3, "stride": 2, "padding": 1}),
     ("tall_plane", (1, 2, 150, 9), {"kernel_size": 3, "stride": 1, "padding": 1}),  # > 64 output rows
+    # many small planes: stacked several at a time, the last group short
+    ("many_planes", (3, 37, 7, 7), {"kernel_size": 3, "stride": 1, "padding": (1, 0, 2, 1)}),
 ]
 DILATED_CASES = [
     ("dilation", (1, 3, 12, 11), {"kernel_size": 3, "stride": 2, "dilation": (2, 3), "padding": 1}),
     ("dilation_ceil", (2, 2, 9, 9), {"kernel_size": 2, "stride": 2, "dilation": 2, "ceil_mode": True}),
+    ("dilation_s1_planes", (2, 21, 9, 8), {"kernel_size": (3, 2), "stride": 1, "dilation": (2, 3), "padding": 1}),
 ]
 IDS = [c[0] for c in POOL_CASES]
 
