@@ -77,14 +77,31 @@ int fc_openmp_enabled(void)
 #endif
 }
 
+/* Fault injection and leak accounting for the tests (fc_fail_allocations_after,
+ * fc_live_allocations): atomics, as kernels allocate from several threads. */
+static int64_t g_fail_after = -1; /* allocations left before failures start; -1: never */
+static int64_t g_allocations;     /* since the last fc_fail_allocations_after */
+static int64_t g_live;
+
+void fc_fail_allocations_after(int64_t k)
+{
+    __atomic_store_n(&g_allocations, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&g_fail_after, k < 0 ? -1 : k, __ATOMIC_SEQ_CST);
+}
+
+int64_t fc_live_allocations(void) { return __atomic_load_n(&g_live, __ATOMIC_SEQ_CST); }
+
 void *fc_alloc(int64_t n, size_t sz)
 {
     if (n < 0 || (n > 0 && (uint64_t)n > (SIZE_MAX - FC_ALIGN) / sz)) return NULL;
+    const int64_t fail_after = __atomic_load_n(&g_fail_after, __ATOMIC_RELAXED);
+    if (fail_after >= 0 && __atomic_fetch_add(&g_allocations, 1, __ATOMIC_RELAXED) >= fail_after) return NULL;
     size_t bytes = (size_t)n * sz;
     bytes = (bytes + FC_ALIGN - 1) / FC_ALIGN * FC_ALIGN;
     if (bytes == 0) bytes = FC_ALIGN;
     void *p = NULL;
     if (posix_memalign(&p, FC_ALIGN, bytes) != 0) return NULL;
+    __atomic_fetch_add(&g_live, 1, __ATOMIC_RELAXED);
     return p;
 }
 
@@ -95,7 +112,11 @@ void *fc_calloc(int64_t n, size_t sz)
     return p;
 }
 
-void fc_free(void *p) { free(p); }
+void fc_free(void *p)
+{
+    if (p) __atomic_fetch_sub(&g_live, 1, __ATOMIC_RELAXED);
+    free(p);
+}
 
 double fc_fma_probe(int64_t iters)
 {

@@ -50,6 +50,11 @@ int fc_openmp_enabled(void);
 /** Run iters rounds of 12 independent float32 FMA chains of the active ISA on every
  *  thread; returns the flops done (the caller times the call). */
 double fc_fma_probe(int64_t iters);
+/** Testing hook: after k more workspace allocations succeed, every later one fails
+ *  (as if memory ran out) until the next call; k < 0 turns failures off. */
+void fc_fail_allocations_after(int64_t k);
+/** Workspace blocks allocated and not yet freed (0 between kernel calls). */
+int64_t fc_live_allocations(void);
 
 /** y = conv(x, w) + bias: x is n x c_in x h x w with element strides xs[4] (any sign),
  *  w is contiguous c_out x c_in/groups x kh x kw, bias is c_out or NULL,
