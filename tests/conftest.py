@@ -60,11 +60,77 @@ def assert_within(actual, expected, bound, what):
     )
 
 
+def conv_params_of(x, w, b, kwargs):
+    """The validated geometry of conv2d(x, w, b, **kwargs)."""
+    from fastconv._params import conv_params
+
+    return conv_params(x, w, b, kwargs.get("stride", 1), kwargs.get("padding", 0), kwargs.get("dilation", 1),
+                       kwargs.get("groups", 1), kwargs.get("padding_mode", "zeros"))
+
+
+def unsupported(p, pair):
+    """True, after checking that every op refuses the call with the kernel's reason,
+    when the (algorithm, backend) pair cannot serve ConvParams p (Winograd: 3x3
+    stride 1 only)."""
+    import re
+
+    from fastconv import _registry
+
+    why = _registry.lookup("conv2d_fwd", *pair, "f32").supports(p)
+    if why is None:
+        return False
+    for op in _registry.CONV_OPS:
+        with pytest.raises(_registry.UnsupportedError, match=re.escape(why)):
+            _registry.select(op, p, *pair)
+    return True
+
+
+def assert_conv_matches_reference(x, w, b, gy, kwargs, pair):
+    """conv2d and conv2d_backward of the pair within their error bounds of the
+    reference, dtypes and shapes kept (x may be unbatched)."""
+    import fastconv
+    from fastconv import _registry
+    from fastconv.bench.accuracy import conv_bound
+
+    batched = x.ndim == 4
+    x4, gy4 = (x, gy) if batched else (x[None], gy[None])
+    p = conv_params_of(x4, w, b, kwargs)
+    if unsupported(p, pair):
+        return
+    expected = (reference.conv2d(x, w, b, **kwargs),) + reference.conv2d_backward(gy, x, w, **kwargs)
+    magnitudes = absolute_references(x4, w, b, gy4, kwargs)
+    lengths = reduction_lengths(p)
+    got = (fastconv.conv2d(x, w, b, algorithm=pair[0], backend=pair[1], **kwargs),) + tuple(
+        fastconv.conv2d_backward(gy, x, w, algorithm=pair[0], backend=pair[1], **kwargs))
+    names = ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter", "bias")
+    for name, actual, exp, mag in zip(names, got, expected, magnitudes):
+        assert actual.dtype == x.dtype and actual.shape == exp.shape, name
+        if not batched and name in ("conv2d_fwd", "conv2d_bwd_data"):
+            actual, exp = actual[None], exp[None]
+        spec = _registry.select(name if name != "bias" else "conv2d_bwd_filter", p, *pair)
+        bound = (error_bound(lengths[name], x.dtype, mag, spec.error_scale) if name == "bias" else
+                 conv_bound(spec, name, p, x4, w, gy4, mag, lengths[name], bias=b))
+        assert_within(actual, exp, bound, f"{name} {pair}")
+
+
 def absolute_references(x, w, b, gy, kwargs):
     """Reference results of the ops on |arguments|: the sum|terms| of each element."""
     fwd = reference.conv2d(np.abs(x), np.abs(w), None if b is None else np.abs(b), **kwargs)
     gx, gw, gb = reference.conv2d_backward(np.abs(gy), np.abs(x), np.abs(w), **kwargs)
     return fwd, gx, gw, gb
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", help="also run the tests marked slow (tests/test_large.py)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="marked slow: run with --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

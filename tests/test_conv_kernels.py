@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import itertools
-import re
 
 import numpy as np
 import pytest
 
 import fastconv
 from fastconv import _c, _registry, reference
-from fastconv._params import conv_params
 
-from conftest import (CASE_IDS, CONV_CASES, absolute_references, assert_within, error_bound,
-                      make_data, reduction_lengths)
+from conftest import (CASE_IDS, CONV_CASES, absolute_references, assert_conv_matches_reference, assert_within,
+                      conv_params_of, make_data, reduction_lengths, unsupported)
 from fastconv.bench.accuracy import conv_bound
 
 FWD_KERNELS = _registry.kernels("conv2d_fwd")
@@ -23,23 +21,6 @@ C_ALGORITHMS = sorted({a for a, b in PAIRS if b == "c"})
 # 1/24 (F(2x2, 3x3)'s transforms hold only 0, +-1 and +-1/2, so small integers stay exact)
 INEXACT = {"winograd_f4x4k3x3"}
 EXACT_PAIRS = [pair for pair in PAIRS if pair[0] not in INEXACT]
-
-
-def _params(x, w, b, kwargs):
-    return conv_params(x, w, b, kwargs.get("stride", 1), kwargs.get("padding", 0), kwargs.get("dilation", 1),
-                       kwargs.get("groups", 1), kwargs.get("padding_mode", "zeros"))
-
-
-def _unsupported(p, pair):
-    """True, after checking that every op refuses the call with the kernel's reason,
-    when the pair cannot serve ConvParams p (Winograd: 3x3 stride 1 only)."""
-    why = _registry.lookup("conv2d_fwd", *pair, "f32").supports(p)
-    if why is None:
-        return False
-    for op in _registry.CONV_OPS:
-        with pytest.raises(_registry.UnsupportedError, match=re.escape(why)):
-            _registry.select(op, p, *pair)
-    return True
 
 
 def _run_all(x, w, b, gy, kwargs, algorithm, backend):
@@ -55,21 +36,8 @@ def test_matches_reference_within_bound(case, pair, dtype, rng):
     _, xshape, wshape, kwargs = case
     x, w = make_data(xshape, dtype, rng), make_data(wshape, dtype, rng)
     b = make_data(wshape[:1], dtype, rng)
-    p = _params(x, w, b, kwargs)
-    gy = make_data(p.output_shape, dtype, rng)
-    expected = (reference.conv2d(x, w, b, **kwargs),) + reference.conv2d_backward(gy, x, w, **kwargs)
-    magnitudes = absolute_references(x, w, b, gy, kwargs)
-    lengths = reduction_lengths(p)
-    if _unsupported(p, pair):
-        return
-    got = _run_all(x, w, b, gy, kwargs, *pair)
-    names = ("conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter", "bias")
-    for name, actual, exp, mag in zip(names, got, expected, magnitudes):
-        assert actual.dtype == dtype and actual.shape == exp.shape
-        spec = _registry.select(name if name != "bias" else "conv2d_bwd_filter", p, *pair)
-        bound = (error_bound(lengths[name], dtype, mag, spec.error_scale) if name == "bias" else
-                 conv_bound(spec, name, p, x, w, gy, mag, lengths[name], bias=b))
-        assert_within(actual, exp, bound, f"{name} {pair}")
+    gy = make_data(conv_params_of(x, w, b, kwargs).output_shape, dtype, rng)
+    assert_conv_matches_reference(x, w, b, gy, kwargs, pair)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
@@ -79,7 +47,7 @@ def test_exact_on_integer_data(case, pair, dtype, rng):
     _, xshape, wshape, kwargs = case
     x, w = make_data(xshape, dtype, rng, integer=True), make_data(wshape, dtype, rng, integer=True)
     b = make_data(wshape[:1], dtype, rng, integer=True)
-    if _unsupported(_params(x, w, b, kwargs), pair):
+    if unsupported(conv_params_of(x, w, b, kwargs), pair):
         return
     y_ref = reference.conv2d(x, w, b, **kwargs)
     gy = make_data(y_ref.shape, dtype, rng, integer=True)
@@ -105,7 +73,7 @@ def _noncontiguous_views(x):
 def test_any_strides_give_the_contiguous_result(pair, kwargs, rng):
     x = make_data((2, 3, 7, 6), np.float32, rng, integer=True)
     w = make_data((4, 3, 3, 3), np.float32, rng, integer=True)
-    if _unsupported(_params(x, w, None, kwargs), pair):
+    if unsupported(conv_params_of(x, w, None, kwargs), pair):
         return
     y0 = fastconv.conv2d(x, w, algorithm=pair[0], backend=pair[1], **kwargs)
     gy = make_data(y0.shape, np.float32, rng, integer=True)
@@ -133,8 +101,8 @@ def test_every_instruction_set_of_the_c_backend(case, isa, rng):
     try:
         for dtype, algorithm in itertools.product((np.float32, np.float64), C_ALGORITHMS):
             xd, wd, gyd = x.astype(dtype), w.astype(dtype), gy.astype(dtype)
-            p = _params(xd, wd, None, kwargs)
-            if _unsupported(p, (algorithm, "c")):
+            p = conv_params_of(xd, wd, None, kwargs)
+            if unsupported(p, (algorithm, "c")):
                 continue
             got = (fastconv.conv2d(xd, wd, backend="c", algorithm=algorithm, **kwargs),) + \
                 fastconv.conv2d_backward(gyd, xd, wd, backend="c", algorithm=algorithm, **kwargs)
@@ -158,7 +126,7 @@ def test_adjoint_identities(case, pair, rng):
     """<conv(x, w), y> = <x, bwd_data(y)> = <w, bwd_filter(x, y)> in float64."""
     _, xshape, wshape, kwargs = case
     x, w = make_data(xshape, np.float64, rng), make_data(wshape, np.float64, rng)
-    if _unsupported(_params(x, w, None, kwargs), pair):
+    if unsupported(conv_params_of(x, w, None, kwargs), pair):
         return
     y = fastconv.conv2d(x, w, algorithm=pair[0], backend=pair[1], **kwargs)
     gy = make_data(y.shape, np.float64, rng)
@@ -180,7 +148,7 @@ def test_finite_differences(pair, kwargs, rng):
     if pair[0].startswith("winograd"):  # its one kernel shape
         w = rng.standard_normal((2, 2 // kwargs.get("groups", 1), 3, 3))
     b = rng.standard_normal(2)
-    if _unsupported(_params(x, w, b, kwargs), pair):
+    if unsupported(conv_params_of(x, w, b, kwargs), pair):
         return
     y = fastconv.conv2d(x, w, b, algorithm=pair[0], backend=pair[1], **kwargs)
     g = rng.standard_normal(y.shape)

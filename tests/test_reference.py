@@ -8,7 +8,7 @@ import pytest
 import fastconv
 from fastconv import reference
 
-from conftest import CASE_IDS, CONV_CASES, make_data
+from conftest import CASE_IDS, CONV_CASES, conv_params_of, make_data
 
 # seeds/000: the 5x5 RGB corner of an image (zero-padded by 1 in the notes), three
 # 3x3 kernel channels and bias 1; the top-left output is 308 - 498 + 164 + 1 = -25.
@@ -117,9 +117,7 @@ def test_against_torch(case, backend, rng):
     _, xshape, wshape, kwargs = case
     x, w = make_data(xshape, np.float64, rng), make_data(wshape, np.float64, rng)
     b = make_data(wshape[:1], np.float64, rng)
-    from fastconv._params import conv_params
-    p = conv_params(x, w, b, kwargs.get("stride", 1), kwargs.get("padding", 0), kwargs.get("dilation", 1),
-                    kwargs.get("groups", 1), kwargs.get("padding_mode", "zeros"))
+    p = conv_params_of(x, w, b, kwargs)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     mode = {"zeros": "constant"}.get(p.padding_mode, p.padding_mode)
     xp = F.pad(tx, (p.pad_left, p.pad_right, p.pad_top, p.pad_bottom), mode=mode)

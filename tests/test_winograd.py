@@ -11,7 +11,7 @@ from fastconv import _registry, _winograd, reference
 from fastconv.bench.accuracy import conv_bound, reduction_lengths
 
 from conftest import absolute_references, assert_within, make_data
-from test_conv_kernels import _params
+from conftest import conv_params_of as _params
 
 VARIANTS = sorted({s.algorithm for s in _registry.kernels("conv2d_fwd") if s.algorithm.startswith("winograd")})
 BACKENDS = sorted({s.backend for s in _registry.kernels("conv2d_fwd") if s.algorithm.startswith("winograd")})

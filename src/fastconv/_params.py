@@ -294,9 +294,12 @@ def check_grad_output(grad_output, params):
                         f"{grad_output.dtype}, input={params.dtype}")
     expected = params.user_shape(params.output_shape)
     if grad_output.shape != expected:
+        operands = f"input of shape {params.user_shape(params.input_shape)}"
+        if isinstance(params, ConvParams):
+            operands += f" and weight of shape {params.weight_shape}"
         raise ValueError(
-            f"grad_output: shape {grad_output.shape} does not match the convolution's "
-            f"output shape {expected}"
+            f"grad_output: shape {grad_output.shape} does not match the output shape {expected} "
+            f"that the forward op gives for {operands}"
         )
     return grad_output
 
@@ -375,7 +378,8 @@ def _pool_axis(name, size, k, s, d, before, after, ceil_mode):
     if out < 1:
         raise ValueError(
             f"kernel_size: the window spans {eff} cells with dilation {d}, more than the "
-            f"padded {name} {size + before + after}; it must fit"
+            f"padded {name} {size + before + after} (input {name} {size}, padding {before} + {after}); "
+            f"it must fit"
         )
     start = np.arange(out, dtype=np.int64) * s - before
     first_tap = np.where(start < 0, (-start + d - 1) // d, 0)
