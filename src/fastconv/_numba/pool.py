@@ -19,6 +19,7 @@ import numba
 from .config import jit, prange, use_threads
 
 PAD_LIMIT = 8192  # elements of a plane's padded copy and output frame (as in C: about L1)
+_NO_SCALE = np.ones((0, 0))  # _pool_padded's pre or post scale: none
 
 
 @jit(parallel=True)
@@ -125,12 +126,13 @@ def _avg_bwd(gy, rs, rn, cs, cn, step_h, step_w, inv_div, gx):
 
 
 @jit(parallel=True)
-def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, step_h, step_w, is_max, inv_div, threads, y):
+def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, step_h, step_w, is_max, pre, post, threads, y):
     """Windows one row and one column apart, as C's padded path: each plane copied
     into a frame bordered by the identity (-inf, or 0 for sums), then every tap is
     one flat pass over the whole output frame (rows pw long), so the loops are
     long and vectorize however small the plane; the frame's rows are then cut to
-    ow (and averages divided).  Each of the threads takes a run of planes."""
+    ow.  Sums are scaled per input cell by pre on the way in and per output by post
+    on the way out, each unless empty.  Each of the threads takes a run of planes."""
     n_batch, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
     ph, pw = oh + (taps_h - 1) * step_h, ow + (taps_w - 1) * step_w
@@ -150,7 +152,13 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, step_h, step_w, is_max, inv_div,
                     row[:] = ident
                 else:
                     row[:c0] = ident
-                    row[c0:c1] = x[n, k, yy, lo_c + c0:lo_c + c1]
+                    src = x[n, k, yy, lo_c + c0:lo_c + c1]
+                    if pre.shape[0] > 0:
+                        scale = pre[yy, lo_c + c0:lo_c + c1]
+                        for q in range(c1 - c0):
+                            row[c0 + q] = src[q] * scale[q]
+                    else:
+                        row[c0:c1] = src
                     row[c1:] = ident
             frame[:] = pad[:length]
             for a in range(taps_h):
@@ -167,12 +175,12 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, step_h, step_w, is_max, inv_div,
                             frame[q] += src[q]
             for i in range(oh):
                 out, got = y[n, k, i], frame[i * pw:i * pw + ow]
-                if is_max:
-                    out[:] = got
-                else:
-                    div = inv_div[i]  # 1-D views: the loop vectorizes
+                if post.shape[0] > 0:
+                    div = post[i]  # 1-D views: the loop vectorizes
                     for j in range(ow):
                         out[j] = got[j] * div[j]
+                else:
+                    out[:] = got
 
 
 @jit(parallel=True)
@@ -220,15 +228,36 @@ def _uniform(start, count, step, size):
 
 def _padded_plan(p):
     """(lo_r, lo_c, taps_h, taps_w) for _pool_padded, or None if it does not apply."""
-    rows = _uniform(p.row_start, p.row_count, p.step_h, p.h)
-    cols = _uniform(p.col_start, p.col_count, p.step_w, p.w)
+    return _padded_plan_of(p.row_start, p.row_count, p.col_start, p.col_count, p.step_h, p.step_w, p.h, p.w)
+
+
+def _padded_plan_of(row_start, row_count, col_start, col_count, step_h, step_w, h, w):
+    """_padded_plan for windows given by their tables over an h x w plane."""
+    oh, ow = len(row_start), len(col_start)
+    if min(row_count.min(), col_count.min()) < 1:
+        return None
+    rows = _uniform(row_start, row_count, step_h, h)
+    cols = _uniform(col_start, col_count, step_w, w)
     if rows is None or cols is None:
         return None
-    ph, pw = p.oh + (rows[1] - 1) * p.step_h, p.ow + (cols[1] - 1) * p.step_w
+    ph, pw = oh + (rows[1] - 1) * step_h, ow + (cols[1] - 1) * step_w
     # too big for L1, or too few outputs for flat passes to pay (global pooling)
-    if (ph + p.oh) * pw > PAD_LIMIT or (p.oh - 1) * pw + p.ow < 32:
+    if (ph + oh) * pw > PAD_LIMIT or (oh - 1) * pw + ow < 32:
         return None
     return rows[0], cols[0], rows[1], cols[1]
+
+
+def _covering(start, count, size):
+    """(start, count) tables of the outputs whose unit-step windows cover each of
+    the size input cells (as C's pl_covering), or None unless windows only move
+    forward."""
+    end = start + count
+    if (np.diff(start) < 0).any() or (np.diff(end) < 0).any():
+        return None
+    cells = np.arange(size)
+    first = np.searchsorted(end, cells, side="right")  # first output ending after the cell
+    stop = np.searchsorted(start, cells, side="right")  # first output starting after it
+    return first, np.maximum(stop - first, 0)
 
 
 def _windows(p):
@@ -242,7 +271,7 @@ def maxpool2d_fwd_direct(p, x, y, idx):
     if idx is None and _is_global(p, x):
         _pool_global(x, True, 1.0, y)
     elif plan is not None:
-        _pool_padded(x, *plan, p.step_h, p.step_w, True, np.ones((1, 1)), numba.get_num_threads(), y)
+        _pool_padded(x, *plan, p.step_h, p.step_w, True, _NO_SCALE, _NO_SCALE, numba.get_num_threads(), y)
     elif idx is None:
         _max_rows(x, *_windows(p), y)
     else:
@@ -263,12 +292,20 @@ def avgpool2d_fwd_direct(p, x, inv_div, y):
     if _is_global(p, x):
         _pool_global(x, False, float(inv_div[0, 0]), y)
     elif plan is not None:
-        _pool_padded(x, *plan, p.step_h, p.step_w, False, inv_div, numba.get_num_threads(), y)
+        _pool_padded(x, *plan, p.step_h, p.step_w, False, _NO_SCALE, inv_div, numba.get_num_threads(), y)
     else:
         _avg_fwd(x, *_windows(p), inv_div, y)
 
 
 def avgpool2d_bwd_direct(p, gy, inv_div, gx):
-    """gx = each gy * inv_div spread over its window."""
+    """gx = each gy * inv_div spread over its window: for stride-1 windows, a sum
+    pooling of gy * inv_div over the windows of outputs that cover each cell."""
     use_threads()
-    _avg_bwd(gy, *_windows(p), inv_div, gx)
+    rows, cols = _covering(p.row_start, p.row_count, p.h), _covering(p.col_start, p.col_count, p.w)
+    plan = None
+    if rows is not None and cols is not None and (p.step_h, p.step_w) == (1, 1):
+        plan = _padded_plan_of(*rows, *cols, 1, 1, p.oh, p.ow)
+    if plan is not None:
+        _pool_padded(gy, *plan, 1, 1, False, inv_div, _NO_SCALE, numba.get_num_threads(), gx)
+    else:
+        _avg_bwd(gy, *_windows(p), inv_div, gx)
