@@ -18,7 +18,7 @@ import numba
 
 from .config import jit, prange, use_threads
 
-PAD_LIMIT = 8192  # elements of a plane's padded copy and output frame (as in C: about L1)
+PAD_LIMIT = 8192  # elements of a group's frames, column passes and outputs (as in C: about L1)
 _NO_SCALE = np.ones((0, 0))  # _pool_padded's pre or post scale: none
 
 
@@ -125,62 +125,76 @@ def _avg_bwd(gy, rs, rn, cs, cn, step_h, step_w, inv_div, gx):
                     row[col] += spread[col]
 
 
+@jit()
+def _combine_into(dst, src, is_max):
+    """dst = dst combined with src element-wise: a max that takes NaN and keeps the
+    earlier value on ties, or a sum."""
+    if is_max:
+        for q in range(dst.shape[0]):
+            v, m = src[q], dst[q]
+            dst[q] = v if (v > m) | (v != v) else m
+    else:
+        for q in range(dst.shape[0]):
+            dst[q] += src[q]
+
+
 @jit(parallel=True)
-def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, step_h, step_w, is_max, pre, post, threads, y):
-    """Windows one row and one column apart, as C's padded path: each plane copied
-    into a frame bordered by the identity (-inf, or 0 for sums), then every tap is
-    one flat pass over the whole output frame (rows pw long), so the loops are
-    long and vectorize however small the plane; the frame's rows are then cut to
-    ow.  Sums are scaled per input cell by pre on the way in and per output by post
-    on the way out, each unless empty.  Each of the threads takes a run of planes."""
+def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, pre, post, threads, y):
+    """Windows one row and one column apart, as C's padded path: groups of planes
+    copied into frames stacked one above the other, bordered by the identity (-inf,
+    or 0 for sums; written once per thread, as it is the same for every plane); then
+    the window's rows are combined as flat passes over the whole stack, then its
+    columns, so the loops are long and vectorize however small the planes; each
+    frame's rows are then cut to ow.  Sums are scaled per input cell by pre on the
+    way in and per output by post on the way out, each unless empty.  Each of the
+    threads takes a run of groups."""
     n_batch, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
     ph, pw = oh + (taps_h - 1) * step_h, ow + (taps_w - 1) * step_w
-    length = (oh - 1) * pw + ow
-    ident = -np.inf if is_max else 0.0
-    c0, c1 = min(max(-lo_c, 0), pw), max(min(w - lo_c, pw), min(max(-lo_c, 0), pw))
+    fsize = ph * pw
+    c0 = min(max(-lo_c, 0), pw)
+    c1 = max(min(w - lo_c, pw), c0)
+    r0 = min(max(-lo_r, 0), ph)
+    r1 = max(min(h - lo_r, ph), r0)
     planes = n_batch * c
+    group = max(1, min(group, (planes + threads - 1) // threads))  # a share for every thread
+    groups = (planes + group - 1) // group
     for t in prange(threads):
-        pad = np.empty(ph * pw, dtype=x.dtype)
-        frame = np.empty(length, dtype=x.dtype)
-        for p in range(planes * t // threads, planes * (t + 1) // threads):
-            n, k = p // c, p % c
-            for r in range(ph):
-                row = pad[r * pw:(r + 1) * pw]
-                yy = lo_r + r
-                if yy < 0 or yy >= h:
-                    row[:] = ident
-                else:
-                    row[:c0] = ident
-                    src = x[n, k, yy, lo_c + c0:lo_c + c1]
+        pad = np.full(group * fsize, -np.inf if is_max else 0.0, dtype=x.dtype)
+        cols = np.empty(group * fsize, dtype=x.dtype)
+        frames = np.empty(group * fsize, dtype=x.dtype)
+        for gi in range(groups * t // threads, groups * (t + 1) // threads):
+            p0 = gi * group
+            count = min(group, planes - p0)
+            for kk in range(count):
+                n, k = (p0 + kk) // c, (p0 + kk) % c
+                for r in range(r0, r1):
+                    row = pad[kk * fsize + r * pw + c0:kk * fsize + r * pw + c1]
+                    src = x[n, k, lo_r + r, lo_c + c0:lo_c + c1]
                     if pre.shape[0] > 0:
-                        scale = pre[yy, lo_c + c0:lo_c + c1]
+                        scale = pre[lo_r + r, lo_c + c0:lo_c + c1]
                         for q in range(c1 - c0):
-                            row[c0 + q] = src[q] * scale[q]
+                            row[q] = src[q] * scale[q]
                     else:
-                        row[c0:c1] = src
-                    row[c1:] = ident
-            frame[:] = pad[:length]
-            for a in range(taps_h):
-                for b in range(taps_w):
-                    if a == 0 and b == 0:
-                        continue
-                    src = pad[a * step_h * pw + b * step_w:]
-                    if is_max:
-                        for q in range(length):
-                            v, m = src[q], frame[q]
-                            frame[q] = v if (v > m) | (v != v) else m
+                        row[:] = src
+            length = ((count - 1) * ph + oh - 1) * pw + ow
+            ncols = length + (taps_w - 1) * step_w
+            cols[:ncols] = pad[:ncols]
+            for a in range(1, taps_h):
+                _combine_into(cols[:ncols], pad[a * step_h * pw:a * step_h * pw + ncols], is_max)
+            frames[:length] = cols[:length]
+            for b in range(1, taps_w):
+                _combine_into(frames[:length], cols[b * step_w:b * step_w + length], is_max)
+            for kk in range(count):
+                n, k = (p0 + kk) // c, (p0 + kk) % c
+                for i in range(oh):
+                    out, got = y[n, k, i], frames[kk * fsize + i * pw:kk * fsize + i * pw + ow]
+                    if post.shape[0] > 0:
+                        div = post[i]  # 1-D views: the loop vectorizes
+                        for j in range(ow):
+                            out[j] = got[j] * div[j]
                     else:
-                        for q in range(length):
-                            frame[q] += src[q]
-            for i in range(oh):
-                out, got = y[n, k, i], frame[i * pw:i * pw + ow]
-                if post.shape[0] > 0:
-                    div = post[i]  # 1-D views: the loop vectorizes
-                    for j in range(ow):
-                        out[j] = got[j] * div[j]
-                else:
-                    out[:] = got
+                        out[:] = got
 
 
 @jit(parallel=True)
@@ -227,7 +241,8 @@ def _uniform(start, count, step, size):
 
 
 def _padded_plan(p):
-    """(lo_r, lo_c, taps_h, taps_w) for _pool_padded, or None if it does not apply."""
+    """(lo_r, lo_c, taps_h, taps_w, planes per group) for _pool_padded, or None if it
+    does not apply."""
     return _padded_plan_of(p.row_start, p.row_count, p.col_start, p.col_count, p.step_h, p.step_w, p.h, p.w)
 
 
@@ -242,9 +257,9 @@ def _padded_plan_of(row_start, row_count, col_start, col_count, step_h, step_w, 
         return None
     ph, pw = oh + (rows[1] - 1) * step_h, ow + (cols[1] - 1) * step_w
     # too big for L1, or too few outputs for flat passes to pay (global pooling)
-    if (ph + oh) * pw > PAD_LIMIT or (oh - 1) * pw + ow < 32:
+    if 3 * ph * pw > PAD_LIMIT or (oh - 1) * pw + ow < 32:
         return None
-    return rows[0], cols[0], rows[1], cols[1]
+    return rows[0], cols[0], rows[1], cols[1], PAD_LIMIT // (3 * ph * pw)
 
 
 def _covering(start, count, size):
@@ -301,6 +316,9 @@ def avgpool2d_bwd_direct(p, gy, inv_div, gx):
     """gx = each gy * inv_div spread over its window: for stride-1 windows, a sum
     pooling of gy * inv_div over the windows of outputs that cover each cell."""
     use_threads()
+    if (p.oh, p.ow, p.step_h, p.step_w) == (1, 1, 1, 1) and (p.row_count[0], p.col_count[0]) == (p.h, p.w):
+        np.copyto(gx, (gy * inv_div[0, 0]).astype(gx.dtype))  # global: each plane's share, broadcast
+        return
     rows, cols = _covering(p.row_start, p.row_count, p.h), _covering(p.col_start, p.col_count, p.w)
     plan = None
     if rows is not None and cols is not None and (p.step_h, p.step_w) == (1, 1):
