@@ -103,6 +103,24 @@ def test_nan_inf_and_ties(backend):
         assert np.isnan(a[0, 0, 0, 0]) and a[0, 0, 1, 0] == -np.inf and a[0, 0, 1, 1] == np.inf
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_global_pooling_of_large_planes_with_nan_and_inf(backend, dtype, rng):
+    """Whole-plane windows (the vectorized one-reduction-per-plane path): a NaN
+    anywhere in the plane, first, in the middle or in the tail, wins; infinities."""
+    x = rng.standard_normal((2, 6, 9, 11)).astype(dtype)
+    x[0, 0, 0, 0] = x[0, 1, 4, 5] = x[1, 2, 8, 10] = np.nan
+    x[0, 3, 7, 2], x[1, 4, 0, 3] = np.inf, -np.inf
+    for kwargs in ({"kernel_size": (9, 11)}, {"kernel_size": (9, 11), "padding": 0}):
+        np.testing.assert_array_equal(fastconv.max_pool2d(x, **kwargs, backend=backend), reference.max_pool2d(x, **kwargs))
+        y = fastconv.avg_pool2d(x, **kwargs, backend=backend)
+        finite = np.isfinite(reference.avg_pool2d(x, **kwargs))
+        np.testing.assert_array_equal(y[~finite], reference.avg_pool2d(x, **kwargs)[~finite])  # NaN, +-inf
+        bound = error_bound(99, dtype, reference.avg_pool2d(np.abs(np.where(np.isfinite(x), x, 0)), **kwargs))
+        assert_within(y[finite], reference.avg_pool2d(x, **kwargs)[finite], bound[finite], "global avg")
+    assert np.isnan(fastconv.max_pool2d(x, (9, 11), backend=backend)[[0, 0, 1], [0, 1, 2]]).all()
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_unbatched_noncontiguous_empty_and_untouched(backend, rng):
     x = make_data((3, 9, 8), np.float32, rng, integer=True)
