@@ -63,25 +63,29 @@ def _input_transform(x, c0, map_h, map_w, t0, tw_n, tiles_per_image, tile, bt, v
     alpha, nch, nt = bt.shape[0], v.shape[1], v.shape[2]
     d = np.empty((alpha, alpha, nt), v.dtype)
     s = np.empty((alpha, alpha, nt), v.dtype)
-    rows = np.empty((alpha, nt), np.int64)
-    cols = np.empty((alpha, nt), np.int64)
-    image = np.empty(nt, np.int64)
-    for q in range(nt):
-        t = t0 + q
-        n, r = t // tiles_per_image, t % tiles_per_image
-        image[q] = n
-        for i in range(alpha):
-            pr, pc = r // tw_n * tile + i, r % tw_n * tile + i
-            rows[i, q] = map_h[pr] if pr < map_h.shape[0] else -1
-            cols[i, q] = map_w[pc] if pc < map_w.shape[0] else -1
     for c in range(nch):
-        for q in range(nt):
-            plane = x[image[q], c0 + c]
+        # gathered a run of tiles of one tile row at a time: patch row i of the run's
+        # tiles comes from one input row
+        q = 0
+        while q < nt:
+            t = t0 + q
+            n, r = t // tiles_per_image, t % tiles_per_image
+            run = min(nt - q, tw_n - r % tw_n)
+            plane = x[n, c0 + c]
             for i in range(alpha):
-                ri = rows[i, q]
+                pr = r // tw_n * tile + i
+                ri = map_h[pr] if pr < map_h.shape[0] else -1
                 for j in range(alpha):
-                    cj = cols[j, q]
-                    d[i, j, q] = plane[ri, cj] if ri >= 0 and cj >= 0 else 0
+                    dq = d[i, j, q:q + run]
+                    if ri < 0:
+                        dq[:] = 0
+                        continue
+                    row = plane[ri]
+                    for u in range(run):
+                        pc = (r % tw_n + u) * tile + j
+                        cj = map_w[pc] if pc < map_w.shape[0] else -1
+                        dq[u] = row[cj] if cj >= 0 else 0
+            q += run
         for a in range(alpha):  # s = B^T d
             for j in range(alpha):
                 sa = s[a, j]
@@ -110,11 +114,6 @@ def _output_transform(m, t0, tw_n, tiles_per_image, tile, at, k0, bias, y):
     s = np.empty((tile, alpha, nt), m.dtype)
     out = np.empty((tile, tile, nt), m.dtype)
     oh, ow = y.shape[2], y.shape[3]
-    image, row0, col0 = np.empty(nt, np.int64), np.empty(nt, np.int64), np.empty(nt, np.int64)
-    for q in range(nt):
-        t = t0 + q
-        image[q], r = t // tiles_per_image, t % tiles_per_image
-        row0[q], col0[q] = r // tw_n * tile, r % tw_n * tile
     for k in range(nk):
         for i in range(tile):  # s = A^T M
             for b in range(alpha):
@@ -135,12 +134,25 @@ def _output_transform(m, t0, tw_n, tiles_per_image, tile, at, k0, bias, y):
                         for q in range(nt):
                             oi[q] += coef * src[q]
         add = bias[k0 + k] if bias.shape[0] > 0 else 0
-        for q in range(nt):
-            n, r0, c0 = image[q], row0[q], col0[q]
+        # written a run of tiles of one tile row at a time: one output row per tile
+        # row i, each column j of the tiles a strided pass over it
+        q = 0
+        while q < nt:
+            t = t0 + q
+            n, r = t // tiles_per_image, t % tiles_per_image
+            r0, c0 = r // tw_n * tile, r % tw_n * tile
+            run = min(nt - q, tw_n - r % tw_n)
+            whole = min(run, (ow - c0) // tile)  # the run's tiles wholly inside the width
             plane = y[n, k0 + k]
             for i in range(min(tile, oh - r0)):
-                for j in range(min(tile, ow - c0)):
-                    plane[r0 + i, c0 + j] = out[i, j, q] + add
+                dst = plane[r0 + i, c0:]
+                for j in range(tile):
+                    src = out[i, j, q:q + whole]
+                    for u in range(whole):
+                        dst[u * tile + j] = src[u] + add
+                for j in range(ow - c0 - whole * tile if whole < run else 0):
+                    dst[whole * tile + j] = out[i, j, q + whole] + add
+            q += run
 
 
 def _correlate(tile, corr, x, w, bias, y):
