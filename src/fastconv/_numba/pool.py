@@ -198,25 +198,43 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, p
 
 
 @jit(parallel=True)
-def _pool_global(x, is_max, inv, y):
+def _pool_global(x, is_max, inv, threads, y):
     """One window covering each whole plane (global pooling): one flat reduction per
-    plane, the max with a NaN flag so the loop stays a plain vectorizable max."""
+    plane.  The max goes sixteen lanes at a time (a loop over a fixed-size block,
+    which LLVM vectorizes, as it does not a NaN-taking max reduction), the lanes and
+    the tail then reduced as a plain max with a NaN flag; sums vectorize as they are
+    (fastmath reassoc).  Each of the threads takes a run of planes."""
     n_batch, c = x.shape[0], x.shape[1]
-    for p in prange(n_batch * c):
-        n, k = p // c, p % c
-        flat = x[n, k].ravel()
-        if is_max:
-            best, nan = flat[0], False
-            for q in range(flat.size):
-                v = flat[q]
-                nan |= v != v
-                best = max(best, v)
+    planes = n_batch * c
+    for t in prange(threads):
+        lanes = np.empty(16, dtype=x.dtype)
+        for p in range(planes * t // threads, planes * (t + 1) // threads):
+            n, k = p // c, p % c
+            flat = x[n, k].ravel()
+            if not is_max:
+                total = y.dtype.type(0)
+                for q in range(flat.size):
+                    total += flat[q]
+                y[n, k, 0, 0] = total * inv
+                continue
+            blocks = flat.size // 16 * 16
+            if blocks > 0:
+                lanes[:] = flat[:16]
+            else:
+                lanes[:] = -np.inf
+            for q0 in range(16, blocks, 16):
+                block = flat[q0:q0 + 16]
+                for lane in range(16):
+                    v, m = block[lane], lanes[lane]
+                    lanes[lane] = v if (v > m) | (v != v) else m
+            best, nan = lanes[0], False
+            for lane in range(16):
+                nan |= lanes[lane] != lanes[lane]
+                best = max(best, lanes[lane])
+            for q in range(blocks, flat.size):
+                nan |= flat[q] != flat[q]
+                best = max(best, flat[q])
             y[n, k, 0, 0] = np.nan if nan else best
-        else:
-            total = y.dtype.type(0)
-            for q in range(flat.size):
-                total += flat[q]
-            y[n, k, 0, 0] = total * inv
 
 
 def _is_global(p, x):
@@ -284,7 +302,7 @@ def maxpool2d_fwd_direct(p, x, y, idx):
     use_threads()
     plan = _padded_plan(p) if idx is None else None
     if idx is None and _is_global(p, x):
-        _pool_global(x, True, 1.0, y)
+        _pool_global(x, True, 1.0, numba.get_num_threads(), y)
     elif plan is not None:
         _pool_padded(x, *plan, p.step_h, p.step_w, True, _NO_SCALE, _NO_SCALE, numba.get_num_threads(), y)
     elif idx is None:
@@ -305,7 +323,7 @@ def avgpool2d_fwd_direct(p, x, inv_div, y):
     use_threads()
     plan = _padded_plan(p)
     if _is_global(p, x):
-        _pool_global(x, False, float(inv_div[0, 0]), y)
+        _pool_global(x, False, float(inv_div[0, 0]), numba.get_num_threads(), y)
     elif plan is not None:
         _pool_padded(x, *plan, p.step_h, p.step_w, False, _NO_SCALE, inv_div, numba.get_num_threads(), y)
     else:
