@@ -1,10 +1,14 @@
 """Shared helpers: the geometry grid, data makers and the error bound."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
-from fastconv import reference
+import fastconv
+from fastconv import _registry, reference
+from fastconv._params import conv_params
 
 # (name, input shape, weight shape, keyword arguments): the edge-case grid every
 # convolution kernel is checked on.
@@ -48,7 +52,7 @@ def make_data(shape, dtype, rng, integer=False):
 
 # The bounds live in the package so the benchmark harness's error column gives the
 # same verdicts as these tests.
-from fastconv.bench.accuracy import error_bound, reduction_lengths  # noqa: E402,F401
+from fastconv.bench.accuracy import conv_bound, error_bound, reduction_lengths  # noqa: E402,F401
 
 
 def assert_within(actual, expected, bound, what):
@@ -62,8 +66,6 @@ def assert_within(actual, expected, bound, what):
 
 def conv_params_of(x, w, b, kwargs):
     """The validated geometry of conv2d(x, w, b, **kwargs)."""
-    from fastconv._params import conv_params
-
     return conv_params(x, w, b, kwargs.get("stride", 1), kwargs.get("padding", 0), kwargs.get("dilation", 1),
                        kwargs.get("groups", 1), kwargs.get("padding_mode", "zeros"))
 
@@ -72,10 +74,6 @@ def unsupported(p, pair):
     """True, after checking that every op refuses the call with the kernel's reason,
     when the (algorithm, backend) pair cannot serve ConvParams p (Winograd: 3x3
     stride 1 only)."""
-    import re
-
-    from fastconv import _registry
-
     why = _registry.lookup("conv2d_fwd", *pair, "f32").supports(p)
     if why is None:
         return False
@@ -88,10 +86,6 @@ def unsupported(p, pair):
 def assert_conv_matches_reference(x, w, b, gy, kwargs, pair):
     """conv2d and conv2d_backward of the pair within their error bounds of the
     reference, dtypes and shapes kept (x may be unbatched)."""
-    import fastconv
-    from fastconv import _registry
-    from fastconv.bench.accuracy import conv_bound
-
     batched = x.ndim == 4
     x4, gy4 = (x, gy) if batched else (x[None], gy[None])
     p = conv_params_of(x4, w, b, kwargs)
