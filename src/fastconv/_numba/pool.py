@@ -147,7 +147,10 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, p
     columns, so the loops are long and vectorize however small the planes; each
     frame's rows are then cut to ow.  Sums are scaled per input cell by pre on the
     way in and per output by post on the way out, each unless empty.  Each of the
-    threads takes a run of groups."""
+    threads takes a run of groups.  The copies index 3-D views of a whole group
+    with loop counters only: a slice per row costs more than its row on 7-28 wide
+    planes, and an index LLVM cannot prove non-negative (an offset added) keeps
+    Numba's negative-index wraparound in the loop, which stops vectorization."""
     n_batch, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
     ph, pw = oh + (taps_h - 1) * step_h, ow + (taps_w - 1) * step_w
@@ -157,26 +160,28 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, p
     r0 = min(max(-lo_r, 0), ph)
     r1 = max(min(h - lo_r, ph), r0)
     planes = n_batch * c
+    x3, y3 = x.reshape(planes, h, w), y.reshape(planes, oh, ow)
     group = max(1, min(group, (planes + threads - 1) // threads))  # a share for every thread
     groups = (planes + group - 1) // group
+    scale_in = pre[lo_r + r0:lo_r + r1, lo_c + c0:lo_c + c1] if pre.shape[0] > 0 else pre
     for t in prange(threads):
         pad = np.full(group * fsize, -np.inf if is_max else 0.0, dtype=x.dtype)
         cols = np.empty(group * fsize, dtype=x.dtype)
         frames = np.empty(group * fsize, dtype=x.dtype)
+        inner = pad.reshape(group, ph, pw)[:, r0:r1, c0:c1]
+        frames3 = frames.reshape(group, ph, pw)
         for gi in range(groups * t // threads, groups * (t + 1) // threads):
             p0 = gi * group
             count = min(group, planes - p0)
+            src = x3[p0:p0 + count, lo_r + r0:lo_r + r1, lo_c + c0:lo_c + c1]
             for kk in range(count):
-                n, k = (p0 + kk) // c, (p0 + kk) % c
-                for r in range(r0, r1):
-                    row = pad[kk * fsize + r * pw + c0:kk * fsize + r * pw + c1]
-                    src = x[n, k, lo_r + r, lo_c + c0:lo_c + c1]
+                for r in range(r1 - r0):
                     if pre.shape[0] > 0:
-                        scale = pre[lo_r + r, lo_c + c0:lo_c + c1]
                         for q in range(c1 - c0):
-                            row[q] = src[q] * scale[q]
+                            inner[kk, r, q] = src[kk, r, q] * scale_in[r, q]
                     else:
-                        row[:] = src
+                        for q in range(c1 - c0):
+                            inner[kk, r, q] = src[kk, r, q]
             length = ((count - 1) * ph + oh - 1) * pw + ow
             ncols = length + (taps_w - 1) * step_w
             cols[:ncols] = pad[:ncols]
@@ -185,16 +190,15 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, p
             frames[:length] = cols[:length]
             for b in range(1, taps_w):
                 _combine_into(frames[:length], cols[b * step_w:b * step_w + length], is_max)
+            out = y3[p0:p0 + count]
             for kk in range(count):
-                n, k = (p0 + kk) // c, (p0 + kk) % c
                 for i in range(oh):
-                    out, got = y[n, k, i], frames[kk * fsize + i * pw:kk * fsize + i * pw + ow]
                     if post.shape[0] > 0:
-                        div = post[i]  # 1-D views: the loop vectorizes
                         for j in range(ow):
-                            out[j] = got[j] * div[j]
+                            out[kk, i, j] = frames3[kk, i, j] * post[i, j]
                     else:
-                        out[:] = got
+                        for j in range(ow):
+                            out[kk, i, j] = frames3[kk, i, j]
 
 
 @jit(parallel=True)
@@ -243,54 +247,92 @@ def _is_global(p, x):
         p.col_count[0] == p.w and x[0, 0].flags.c_contiguous
 
 
+@jit()
+def _interior(start, count):
+    """(j0, j1, stride, taps): the outputs j0 <= j < j1 have full windows (taps
+    cells, the most of any output) starting stride apart, as C's pl_find_interior;
+    j0 == j1 when there is no such run."""
+    n = start.shape[0]
+    taps = 0
+    for j in range(n):
+        taps = max(taps, count[j])
+    j0 = 0
+    while j0 < n and count[j0] != taps:
+        j0 += 1
+    j1 = j0
+    while j1 < n and count[j1] == taps:
+        j1 += 1
+    stride = start[j0 + 1] - start[j0] if j1 - j0 >= 2 else 1
+    for j in range(j0, j1):
+        if start[j] != start[j0] + (j - j0) * stride:
+            return j0, j0, stride, taps
+    return j0, j1, stride, taps
+
+
+@jit()
 def _uniform(start, count, step, size):
-    """(lo, taps) when output k's window is the clipping to [0, size) of the taps
-    lo + k + a * step, a < taps (windows one apart, as in plain stride-1 pooling);
-    None otherwise (adaptive windows, strides)."""
-    taps = int(count.max())
-    full = np.flatnonzero(count == taps)
-    lo = int(start[full[0]] - full[0])
-    pos = lo + np.arange(len(start))[:, None] + np.arange(taps)[None, :] * step
-    inside = (pos >= 0) & (pos < size)
-    first = np.where(inside, pos, size).min(axis=1)
-    if np.array_equal(inside.sum(axis=1), count) and np.array_equal(first, start):
-        return lo, taps
-    return None
+    """(True, lo, taps) when output k's window is the clipping to [0, size) of the
+    taps lo + k + a * step, a < taps (windows one apart, as in plain stride-1
+    pooling); (False, 0, 0) otherwise (adaptive windows, strides)."""
+    j0, j1, _, taps = _interior(start, count)
+    if j1 == j0:
+        return False, 0, 0
+    lo = start[j0] - j0
+    for k in range(start.shape[0]):
+        a0, a1 = 0, taps
+        while a0 < a1 and lo + k + a0 * step < 0:
+            a0 += 1
+        while a1 > a0 and lo + k + (a1 - 1) * step >= size:
+            a1 -= 1
+        if a1 == a0 or start[k] != lo + k + a0 * step or count[k] != a1 - a0:
+            return False, 0, 0
+    return True, lo, taps
 
 
 def _padded_plan(p):
     """(lo_r, lo_c, taps_h, taps_w, planes per group) for _pool_padded, or None if it
     does not apply."""
-    return _padded_plan_of(p.row_start, p.row_count, p.col_start, p.col_count, p.step_h, p.step_w, p.h, p.w)
+    plan = _padded_plan_of(p.row_start, p.row_count, p.col_start, p.col_count, p.step_h, p.step_w, p.h, p.w)
+    return plan if plan[4] > 0 else None
 
 
+@jit()
 def _padded_plan_of(row_start, row_count, col_start, col_count, step_h, step_w, h, w):
-    """_padded_plan for windows given by their tables over an h x w plane."""
-    oh, ow = len(row_start), len(col_start)
-    if min(row_count.min(), col_count.min()) < 1:
-        return None
-    rows = _uniform(row_start, row_count, step_h, h)
-    cols = _uniform(col_start, col_count, step_w, w)
-    if rows is None or cols is None:
-        return None
-    ph, pw = oh + (rows[1] - 1) * step_h, ow + (cols[1] - 1) * step_w
+    """_padded_plan for windows given by their tables over an h x w plane, with 0
+    planes per group when it does not apply (compiled: in Python these checks
+    cost more than the kernel on small arrays)."""
+    oh, ow = row_start.shape[0], col_start.shape[0]
+    rows_ok, lo_r, taps_h = _uniform(row_start, row_count, step_h, h)
+    cols_ok, lo_c, taps_w = _uniform(col_start, col_count, step_w, w)
+    if not (rows_ok and cols_ok):
+        return 0, 0, 0, 0, 0
+    ph, pw = oh + (taps_h - 1) * step_h, ow + (taps_w - 1) * step_w
     # too big for L1, or too few outputs for flat passes to pay (global pooling)
     if 3 * ph * pw > PAD_LIMIT or (oh - 1) * pw + ow < 32:
-        return None
-    return rows[0], cols[0], rows[1], cols[1], PAD_LIMIT // (3 * ph * pw)
+        return 0, 0, 0, 0, 0
+    return lo_r, lo_c, taps_h, taps_w, PAD_LIMIT // (3 * ph * pw)
 
 
+@jit()
 def _covering(start, count, size):
-    """(start, count) tables of the outputs whose unit-step windows cover each of
-    the size input cells (as C's pl_covering), or None unless windows only move
-    forward."""
-    end = start + count
-    if (np.diff(start) < 0).any() or (np.diff(end) < 0).any():
-        return None
-    cells = np.arange(size)
-    first = np.searchsorted(end, cells, side="right")  # first output ending after the cell
-    stop = np.searchsorted(start, cells, side="right")  # first output starting after it
-    return first, np.maximum(stop - first, 0)
+    """(True, start, count): the tables of the outputs whose unit-step windows cover
+    each of the size input cells (as C's pl_covering); (False, ...) unless the
+    windows only move forward."""
+    n = start.shape[0]
+    first_of = np.zeros(size, dtype=np.int64)
+    count_of = np.zeros(size, dtype=np.int64)
+    for i in range(1, n):
+        if start[i] < start[i - 1] or start[i] + count[i] < start[i - 1] + count[i - 1]:
+            return False, first_of, count_of
+    first, end = 0, 0  # first output ending after cell r; first starting after it
+    for r in range(size):
+        while first < n and start[first] + count[first] <= r:
+            first += 1
+        while end < n and start[end] <= r:
+            end += 1
+        first_of[r] = first
+        count_of[r] = max(end - first, 0)
+    return True, first_of, count_of
 
 
 def _windows(p):
@@ -339,9 +381,9 @@ def avgpool2d_bwd_direct(p, gy, inv_div, gx):
         return
     rows, cols = _covering(p.row_start, p.row_count, p.h), _covering(p.col_start, p.col_count, p.w)
     plan = None
-    if rows is not None and cols is not None and (p.step_h, p.step_w) == (1, 1):
-        plan = _padded_plan_of(*rows, *cols, 1, 1, p.oh, p.ow)
-    if plan is not None:
+    if rows[0] and cols[0] and (p.step_h, p.step_w) == (1, 1):
+        plan = _padded_plan_of(*rows[1:], *cols[1:], 1, 1, p.oh, p.ow)
+    if plan is not None and plan[4] > 0:
         _pool_padded(gy, *plan, 1, 1, False, inv_div, _NO_SCALE, numba.get_num_threads(), gx)
     else:
         _avg_bwd(gy, *_windows(p), inv_div, gx)
