@@ -5,8 +5,8 @@ Values-only max and every average take one of three paths: a window over the
 whole plane as one flat reduction (_pool_global); small planes whose
 windows are one row and one column apart (stride-1 pooling) through a padded
 copy, one flat pass per tap over the whole output frame (_pool_padded); the rest
-output row by output row (the window's input rows combined into one row buffer,
-a contiguous loop LLVM vectorizes, then a short pass per output).  Max with
+in blocks of output rows (the window's input rows combined into a row buffer,
+then flat passes over the block's columns: _pool_rows).  Max with
 indices scans each window in order, as ties and NaNs require.  One thread per
 plane, so overlapping windows' gradients never race.
 """
@@ -48,32 +48,6 @@ def _max_fwd(x, rs, rn, cs, cn, step_h, step_w, y, idx):
 
 
 @jit(parallel=True)
-def _max_rows(x, rs, rn, cs, cn, step_h, step_w, y):
-    """Values-only max: per output row, column maxima over the window's rows, then
-    each output's maximum over its columns (NaN propagates through both)."""
-    n_batch, c, _, w = x.shape
-    oh, ow = y.shape[2], y.shape[3]
-    for p in prange(n_batch * c):
-        n, k = p // c, p % c
-        colmax = np.empty(w, dtype=x.dtype)
-        for i in range(oh):
-            colmax[:] = x[n, k, rs[i]]
-            for a in range(1, rn[i]):
-                row = x[n, k, rs[i] + a * step_h]
-                for col in range(w):
-                    v, m = row[col], colmax[col]
-                    colmax[col] = v if (v > m) | (v != v) else m
-            for j in range(ow):
-                best = colmax[cs[j]]
-                nan = best != best
-                for b in range(1, cn[j]):
-                    v = colmax[cs[j] + b * step_w]
-                    nan |= v != v
-                    best = max(best, v)
-                y[n, k, i, j] = np.nan if nan else best
-
-
-@jit(parallel=True)
 def _max_bwd(gy, idx, gx):
     """gx[n, c, idx[n, c, q]] += gy[n, c, q] over flattened planes."""
     n_batch, c = gy.shape[0], gy.shape[1]
@@ -83,26 +57,6 @@ def _max_bwd(gy, idx, gx):
         plane[:] = 0
         for q in range(grads.size):
             plane[where[q]] += grads[q]
-
-
-@jit(parallel=True)
-def _avg_fwd(x, rs, rn, cs, cn, step_h, step_w, inv_div, y):
-    n_batch, c, _, w = x.shape
-    oh, ow = y.shape[2], y.shape[3]
-    for p in prange(n_batch * c):
-        n, k = p // c, p % c
-        colsum = np.empty(w, dtype=x.dtype)
-        for i in range(oh):
-            colsum[:] = 0
-            for a in range(rn[i]):
-                row = x[n, k, rs[i] + a * step_h]
-                for col in range(w):
-                    colsum[col] += row[col]
-            for j in range(ow):
-                total = y.dtype.type(0)
-                for b in range(cn[j]):
-                    total += colsum[cs[j] + b * step_w]
-                y[n, k, i, j] = total * inv_div[i, j]
 
 
 @jit(parallel=True)
@@ -138,6 +92,121 @@ def _combine_into(dst, src, is_max):
             dst[q] += src[q]
 
 
+@jit()
+def _taps_pass(src, dst, n, taps, step, is_max):
+    """dst[q] = reduce over b < taps of src[q + b * step], q < n, tap by tap."""
+    dst[:n] = src[:n]
+    for b in range(1, taps):
+        _combine_into(dst[:n], src[b * step:b * step + n], is_max)
+
+
+@jit()
+def _split_pairs(src, even, odd, m):
+    """even[q], odd[q] = src[2 * q], src[2 * q + 1], q < m, for float32: the pairs
+    are read as 64-bit integers and split by truncation and shift (LLVM turns
+    stride-2 loads into gathers, which cost several times more)."""
+    pairs = src[:2 * m].view(np.uint64)
+    low, high = even[:m].view(np.uint32), odd[:m].view(np.uint32)
+    for q in range(m):
+        low[q] = np.uint32(pairs[q] & np.uint64(0xFFFFFFFF))
+        high[q] = np.uint32(pairs[q] >> np.uint64(32))
+
+
+ROW_BLOCK = 64  # output rows per vertical pass
+
+
+@jit(parallel=True)
+def _pool_rows(x, rs, rn, cs, cn, step_h, step_w, is_max, inv_div, threads, y):
+    """Values-only max, or sums times inv_div, in blocks of output rows, as C's row
+    path: each output row's window rows combined into a row of a buffer (long
+    contiguous loops), then each output combines its columns.  A block holds
+    ROW_BLOCK output rows, of several planes when planes are small.  Where the
+    outputs with full windows (the interior) are 1 or 2 columns apart, the second
+    stage runs flat over the whole block: for every buffer position v (every other
+    one for stride 2) the window starting there, as one unit-stride pass per tap,
+    then each row's interior copied out.  Stride 2 splits the buffer into its even
+    and odd elements first (float32; float64 combines every position and keeps
+    every other one), so that each tap reads one of them at unit stride; buffer
+    rows are padded to an even length so both keep the rows' parity.  The other
+    outputs, one window at a time (plain max with a NaN flag: a select would
+    branch).  The passes index with loop counters and per-pass slices only:
+    Numba's negative-index wraparound on any other index stops vectorization.
+    Each of the threads takes a run of planes."""
+    n_batch, c, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    j0, j1, stride, taps = _interior(cs, cn)
+    if stride > 2:
+        j1 = j0
+    nj, first = j1 - j0, cs[j0]
+    pitch = w + w % 2
+    span = pitch // stride  # flat outputs per buffer row
+    slack = pitch + 2  # a flat pass reads up to a window's extent past the block
+    list_border = np.array([j for j in range(ow) if not j0 <= j < j1], dtype=np.int64)
+    planes = n_batch * c
+    y_rows = y.reshape(planes * oh, ow)
+    for t in prange(threads):
+        buf = np.zeros(ROW_BLOCK * pitch + slack, dtype=x.dtype)
+        rows = buf[:ROW_BLOCK * pitch].reshape(ROW_BLOCK, pitch)
+        wide = np.zeros(ROW_BLOCK * pitch + slack, dtype=x.dtype)
+        halves = np.zeros((2, (ROW_BLOCK * pitch + slack) // 2), dtype=x.dtype)
+        end = planes * (t + 1) // threads * oh
+        for g0 in range(planes * t // threads * oh, end, ROW_BLOCK):
+            nr = min(ROW_BLOCK, end - g0)
+            for g in range(nr):
+                p, i = (g0 + g) // oh, (g0 + g) % oh
+                n, k, r = p // c, p % c, rs[i]
+                for col in range(w):
+                    rows[g, col] = x[n, k, r, col]
+                for a in range(1, rn[i]):
+                    ra = r + a * step_h
+                    if is_max:
+                        for col in range(w):
+                            v, m = x[n, k, ra, col], rows[g, col]
+                            rows[g, col] = v if (v > m) | (v != v) else m
+                    else:
+                        for col in range(w):
+                            rows[g, col] += x[n, k, ra, col]
+            out = y_rows[g0:g0 + nr]
+            if nj > 0:
+                count = nr * span
+                if stride == 1:
+                    _taps_pass(buf[first:], wide, count, taps, step_w, is_max)
+                elif x.itemsize == 4:
+                    _split_pairs(buf, halves[0], halves[1], count + slack // 2 - 1)
+                    for b in range(taps):
+                        at = first + b * step_w
+                        half = halves[at % 2, at // 2:at // 2 + count]
+                        if b == 0:
+                            wide[:count] = half
+                        else:
+                            _combine_into(wide[:count], half, is_max)
+                else:
+                    _taps_pass(buf[first:], wide, 2 * count, taps, step_w, is_max)
+                    for q in range(count):
+                        wide[q] = wide[2 * q]
+                flat, inner = wide[:count].reshape(nr, span), out[:, j0:j1]
+                for g in range(nr):
+                    for q in range(nj):
+                        inner[g, q] = flat[g, q]
+            for g in range(nr):
+                for j in list_border:
+                    best = rows[g, cs[j]]
+                    nan = best != best
+                    for b in range(1, cn[j]):
+                        v = rows[g, cs[j] + b * step_w]
+                        if is_max:
+                            nan |= v != v
+                            best = max(best, v)
+                        else:
+                            best += v
+                    out[g, j] = np.nan if nan and is_max else best
+            if not is_max:
+                for g in range(nr):
+                    i = (g0 + g) % oh
+                    for j in range(ow):
+                        out[g, j] = out[g, j] * inv_div[i, j]
+
+
 @jit(parallel=True)
 def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, pre, post, threads, y):
     """Windows one row and one column apart, as C's padded path: groups of planes
@@ -147,8 +216,8 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, p
     columns, so the loops are long and vectorize however small the planes; each
     frame's rows are then cut to ow.  Sums are scaled per input cell by pre on the
     way in and per output by post on the way out, each unless empty.  Each of the
-    threads takes a run of groups.  The copies index 3-D views of a whole group
-    with loop counters only: a slice per row costs more than its row on 7-28 wide
+    threads takes a run of groups.  The copies index views of whole planes with
+    loop counters only: a slice per row costs more than its row on 7-28 wide
     planes, and an index LLVM cannot prove non-negative (an offset added) keeps
     Numba's negative-index wraparound in the loop, which stops vectorization."""
     n_batch, c, h, w = x.shape
@@ -160,7 +229,7 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, p
     r0 = min(max(-lo_r, 0), ph)
     r1 = max(min(h - lo_r, ph), r0)
     planes = n_batch * c
-    x3, y3 = x.reshape(planes, h, w), y.reshape(planes, oh, ow)
+    y3 = y.reshape(planes, oh, ow)
     group = max(1, min(group, (planes + threads - 1) // threads))  # a share for every thread
     groups = (planes + group - 1) // group
     scale_in = pre[lo_r + r0:lo_r + r1, lo_c + c0:lo_c + c1] if pre.shape[0] > 0 else pre
@@ -173,15 +242,15 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, p
         for gi in range(groups * t // threads, groups * (t + 1) // threads):
             p0 = gi * group
             count = min(group, planes - p0)
-            src = x3[p0:p0 + count, lo_r + r0:lo_r + r1, lo_c + c0:lo_c + c1]
             for kk in range(count):
+                src = x[(p0 + kk) // c, (p0 + kk) % c, lo_r + r0:lo_r + r1, lo_c + c0:lo_c + c1]
                 for r in range(r1 - r0):
                     if pre.shape[0] > 0:
                         for q in range(c1 - c0):
-                            inner[kk, r, q] = src[kk, r, q] * scale_in[r, q]
+                            inner[kk, r, q] = src[r, q] * scale_in[r, q]
                     else:
                         for q in range(c1 - c0):
-                            inner[kk, r, q] = src[kk, r, q]
+                            inner[kk, r, q] = src[r, q]
             length = ((count - 1) * ph + oh - 1) * pw + ow
             ncols = length + (taps_w - 1) * step_w
             cols[:ncols] = pad[:ncols]
@@ -348,7 +417,7 @@ def maxpool2d_fwd_direct(p, x, y, idx):
     elif plan is not None:
         _pool_padded(x, *plan, p.step_h, p.step_w, True, _NO_SCALE, _NO_SCALE, numba.get_num_threads(), y)
     elif idx is None:
-        _max_rows(x, *_windows(p), y)
+        _pool_rows(x, *_windows(p), True, _NO_SCALE, numba.get_num_threads(), y)
     else:
         _max_fwd(x, *_windows(p), y, idx)
 
@@ -369,7 +438,7 @@ def avgpool2d_fwd_direct(p, x, inv_div, y):
     elif plan is not None:
         _pool_padded(x, *plan, p.step_h, p.step_w, False, _NO_SCALE, inv_div, numba.get_num_threads(), y)
     else:
-        _avg_fwd(x, *_windows(p), inv_div, y)
+        _pool_rows(x, *_windows(p), False, inv_div, numba.get_num_threads(), y)
 
 
 def avgpool2d_bwd_direct(p, gy, inv_div, gx):
