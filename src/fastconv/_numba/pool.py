@@ -232,7 +232,7 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, p
     y3 = y.reshape(planes, oh, ow)
     group = max(1, min(group, (planes + threads - 1) // threads))  # a share for every thread
     groups = (planes + group - 1) // group
-    scale_in = pre[lo_r + r0:lo_r + r1, lo_c + c0:lo_c + c1] if pre.shape[0] > 0 else pre
+    scale_in = np.ascontiguousarray(pre[lo_r + r0:lo_r + r1, lo_c + c0:lo_c + c1] if pre.shape[0] > 0 else pre)
     for t in prange(threads):
         pad = np.full(group * fsize, -np.inf if is_max else 0.0, dtype=x.dtype)
         cols = np.empty(group * fsize, dtype=x.dtype)
@@ -272,42 +272,58 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, p
 
 @jit(parallel=True)
 def _pool_global(x, is_max, inv, threads, y):
-    """One window covering each whole plane (global pooling): one flat reduction per
-    plane.  The max goes sixteen lanes at a time (a loop over a fixed-size block,
-    which LLVM vectorizes, as it does not a NaN-taking max reduction), the lanes and
-    the tail then reduced as a plain max with a NaN flag; sums vectorize as they are
-    (fastmath reassoc).  Each of the threads takes a run of planes."""
-    n_batch, c = x.shape[0], x.shape[1]
-    planes = n_batch * c
+    """One window covering each whole plane (global pooling): x and y are (planes,
+    plane size) and (planes,); one flat reduction per plane, sixteen lanes at a
+    time (a loop over a fixed-size block, which LLVM vectorizes whatever the plane
+    size, where it does not vectorize a NaN-taking max reduction at all, nor a sum
+    shorter than its 64-element unrolled vector loop), the lanes and the tail then
+    reduced as a plain max with a NaN flag, or a sum.  Each of the threads takes a
+    run of planes."""
+    planes, size = x.shape
+    nb = size // 16
     for t in prange(threads):
         lanes = np.empty(16, dtype=x.dtype)
         for p in range(planes * t // threads, planes * (t + 1) // threads):
-            n, k = p // c, p % c
-            flat = x[n, k].ravel()
-            if not is_max:
-                total = y.dtype.type(0)
-                for q in range(flat.size):
-                    total += flat[q]
-                y[n, k, 0, 0] = total * inv
-                continue
-            blocks = flat.size // 16 * 16
-            if blocks > 0:
-                lanes[:] = flat[:16]
-            else:
-                lanes[:] = -np.inf
-            for q0 in range(16, blocks, 16):
-                block = flat[q0:q0 + 16]
+            row = x[p]
+            if nb > 0:
                 for lane in range(16):
-                    v, m = block[lane], lanes[lane]
-                    lanes[lane] = v if (v > m) | (v != v) else m
-            best, nan = lanes[0], False
-            for lane in range(16):
-                nan |= lanes[lane] != lanes[lane]
-                best = max(best, lanes[lane])
-            for q in range(blocks, flat.size):
-                nan |= flat[q] != flat[q]
-                best = max(best, flat[q])
-            y[n, k, 0, 0] = np.nan if nan else best
+                    lanes[lane] = row[lane]
+                for bi in range(1, nb):
+                    at = bi * 16
+                    for lane in range(16):
+                        v, m = row[at + lane], lanes[lane]
+                        if is_max:
+                            lanes[lane] = v if (v > m) | (v != v) else m
+                        else:
+                            lanes[lane] = m + v
+            else:
+                lanes[:] = -np.inf if is_max else 0
+            if is_max:
+                best, nan = lanes[0], False
+                for lane in range(16):
+                    nan |= lanes[lane] != lanes[lane]
+                    best = max(best, lanes[lane])
+                for q in range(nb * 16, size):
+                    nan |= row[q] != row[q]
+                    best = max(best, row[q])
+                y[p] = np.nan if nan else best
+            else:
+                total = lanes.sum()
+                for q in range(nb * 16, size):
+                    total += row[q]
+                y[p] = total * inv
+
+
+@jit(parallel=True)
+def _fill_planes(values, scale, threads, out):
+    """out[p, :] = values[p] * scale for each plane p (the global average's
+    gradient); each of the threads takes a run of planes."""
+    planes, size = out.shape
+    for t in prange(threads):
+        for p in range(planes * t // threads, planes * (t + 1) // threads):
+            share = out.dtype.type(values[p] * scale)
+            for q in range(size):
+                out[p, q] = share
 
 
 def _is_global(p, x):
@@ -413,7 +429,7 @@ def maxpool2d_fwd_direct(p, x, y, idx):
     use_threads()
     plan = _padded_plan(p) if idx is None else None
     if idx is None and _is_global(p, x):
-        _pool_global(x, True, 1.0, numba.get_num_threads(), y)
+        _pool_global(x.reshape(p.n * p.c, -1), True, 1.0, numba.get_num_threads(), y.reshape(-1))
     elif plan is not None:
         _pool_padded(x, *plan, p.step_h, p.step_w, True, _NO_SCALE, _NO_SCALE, numba.get_num_threads(), y)
     elif idx is None:
@@ -434,7 +450,7 @@ def avgpool2d_fwd_direct(p, x, inv_div, y):
     use_threads()
     plan = _padded_plan(p)
     if _is_global(p, x):
-        _pool_global(x, False, float(inv_div[0, 0]), numba.get_num_threads(), y)
+        _pool_global(x.reshape(p.n * p.c, -1), False, float(inv_div[0, 0]), numba.get_num_threads(), y.reshape(-1))
     elif plan is not None:
         _pool_padded(x, *plan, p.step_h, p.step_w, False, _NO_SCALE, inv_div, numba.get_num_threads(), y)
     else:
@@ -446,7 +462,8 @@ def avgpool2d_bwd_direct(p, gy, inv_div, gx):
     pooling of gy * inv_div over the windows of outputs that cover each cell."""
     use_threads()
     if (p.oh, p.ow, p.step_h, p.step_w) == (1, 1, 1, 1) and (p.row_count[0], p.col_count[0]) == (p.h, p.w):
-        np.copyto(gx, (gy * inv_div[0, 0]).astype(gx.dtype))  # global: each plane's share, broadcast
+        planes = p.n * p.c  # global: each plane's share, broadcast
+        _fill_planes(gy.reshape(planes), float(inv_div[0, 0]), numba.get_num_threads(), gx.reshape(planes, -1))
         return
     rows, cols = _covering(p.row_start, p.row_count, p.h), _covering(p.col_start, p.col_count, p.w)
     plan = None
