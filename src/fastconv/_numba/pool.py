@@ -232,7 +232,12 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, p
     y3 = y.reshape(planes, oh, ow)
     group = max(1, min(group, (planes + threads - 1) // threads))  # a share for every thread
     groups = (planes + group - 1) // group
-    scale_in = np.ascontiguousarray(pre[lo_r + r0:lo_r + r1, lo_c + c0:lo_c + c1] if pre.shape[0] > 0 else pre)
+    # pre laid out as the group's frames (0 on the border), to scale each group's
+    # copies in one flat pass: the copies' short rows do not vectorize
+    scale_frames = np.zeros((group if pre.shape[0] > 0 else 0, ph, pw))
+    for kk in range(scale_frames.shape[0]):
+        scale_frames[kk, r0:r1, c0:c1] = pre[lo_r + r0:lo_r + r1, lo_c + c0:lo_c + c1]
+    scale_flat = scale_frames.ravel()
     for t in prange(threads):
         pad = np.full(group * fsize, -np.inf if is_max else 0.0, dtype=x.dtype)
         cols = np.empty(group * fsize, dtype=x.dtype)
@@ -245,12 +250,11 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, p
             for kk in range(count):
                 src = x[(p0 + kk) // c, (p0 + kk) % c, lo_r + r0:lo_r + r1, lo_c + c0:lo_c + c1]
                 for r in range(r1 - r0):
-                    if pre.shape[0] > 0:
-                        for q in range(c1 - c0):
-                            inner[kk, r, q] = src[r, q] * scale_in[r, q]
-                    else:
-                        for q in range(c1 - c0):
-                            inner[kk, r, q] = src[r, q]
+                    for q in range(c1 - c0):
+                        inner[kk, r, q] = src[r, q]
+            if pre.shape[0] > 0:
+                for q in range(count * fsize):
+                    pad[q] = pad[q] * scale_flat[q]
             length = ((count - 1) * ph + oh - 1) * pw + ow
             ncols = length + (taps_w - 1) * step_w
             cols[:ncols] = pad[:ncols]
