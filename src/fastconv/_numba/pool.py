@@ -274,6 +274,95 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, p
                             out[kk, i, j] = frames3[kk, i, j]
 
 
+BY_ROWS_MIN_WIDTH = 24  # narrower planes take _avg_bwd: per-plane setup outweighs the gain (as in C)
+
+
+@jit(parallel=True)
+def _avg_bwd_by_rows(gy, trs, trn, lo, stride, taps, step_w, inv_div, threads, gx):
+    """The average-pool gradient by input rows, as C's avg_bwd_plane_by_rows, for
+    column windows lo + j * stride + b * step_w (b < taps, clipped; stride 1 or 2)
+    and row windows covering input row r from output row trs[r], trn[r] of them.
+    Input rows go in runs whose covering output rows number at most ROW_BLOCK;
+    those output rows' scaled gradients are spread along the columns all at once,
+    as flat unit-stride passes, one per tap, over rows with margins that take the
+    clipped taps (for stride 2 into the rows' even and odd cells, interleaved
+    afterwards: float32 as 64-bit pairs, which vectorizes where stride-2 stores do
+    not); then each row of gx is written once, as the sum of the spread rows of the
+    output rows covering it: no zeroing pass, no read-modify-write.  Each of the
+    threads takes a run of planes."""
+    n_batch, c, h, w = gx.shape
+    oh, ow = gy.shape[2], gy.shape[3]
+    reach = lo + (ow - 1) * stride + (taps - 1) * step_w + 1
+    margin = max(-lo, 0)
+    margin += margin % 2
+    pitch = margin + max(reach, w) + 2
+    pitch += pitch % 2
+    grid = pitch // stride  # scaled gradients per spread row (zeros past ow)
+    cells = ROW_BLOCK * grid + grid + 1  # of each half: the taps reach a row past the block
+    planes = n_batch * c
+    for t in prange(threads):
+        scaled = np.zeros((ROW_BLOCK, grid), dtype=gx.dtype)
+        flat_scaled = scaled.ravel()
+        halves = np.empty((stride, cells), dtype=gx.dtype)
+        spread = np.empty(ROW_BLOCK * pitch + 2 * pitch, dtype=gx.dtype)
+        for p in range(planes * t // threads, planes * (t + 1) // threads):
+            src, dst = gy[p // c, p % c], gx[p // c, p % c]
+            r0 = 0
+            while r0 < h:
+                if trn[r0] == 0:  # no window covers the row
+                    for col in range(w):
+                        dst[r0, col] = 0
+                    r0 += 1
+                    continue
+                i0, r1 = trs[r0], r0 + 1
+                while r1 < h and (trn[r1] == 0 or trs[r1] + trn[r1] - i0 <= ROW_BLOCK):
+                    r1 += 1
+                i1 = i0
+                for r in range(r0, r1):
+                    if trn[r] > 0:
+                        i1 = max(i1, trs[r] + trn[r])
+                nr = i1 - i0
+                for i in range(nr):
+                    for j in range(ow):
+                        scaled[i, j] = src[i0 + i, j] * inv_div[i0 + i, j]
+                n = nr * grid
+                for half in range(stride):
+                    row = halves[half]
+                    for q in range(n + grid + 1):
+                        row[q] = 0
+                for b in range(taps):
+                    at = margin + lo + b * step_w
+                    into = halves[at % stride, at // stride:]
+                    for q in range(n):
+                        into[q] += flat_scaled[q]
+                if stride == 1:
+                    full = halves[0]
+                elif gx.itemsize == 4:
+                    full = spread
+                    low, high = halves[0].view(np.uint32), halves[1].view(np.uint32)
+                    pairs = spread[:2 * n].view(np.uint64)
+                    for q in range(n):
+                        pairs[q] = np.uint64(low[q]) | (np.uint64(high[q]) << np.uint64(32))
+                else:
+                    full = spread
+                    for q in range(n):
+                        spread[2 * q] = halves[0, q]
+                        spread[2 * q + 1] = halves[1, q]
+                rows = full[:nr * pitch].reshape(nr, pitch)[:, margin:margin + w]
+                for r in range(r0, r1):
+                    first, count = trs[r] - i0, trn[r]
+                    if count == 0:
+                        for col in range(w):
+                            dst[r, col] = 0
+                        continue
+                    for col in range(w):
+                        dst[r, col] = rows[first, col]
+                    for a in range(1, count):
+                        for col in range(w):
+                            dst[r, col] += rows[first + a, col]
+                r0 = r1
+
+
 @jit(parallel=True)
 def _pool_global(x, is_max, inv, threads, y):
     """One window covering each whole plane (global pooling): x and y are (planes,
@@ -359,21 +448,22 @@ def _interior(start, count):
 
 
 @jit()
-def _uniform(start, count, step, size):
+def _uniform(start, count, step, size, stride=1):
     """(True, lo, taps) when output k's window is the clipping to [0, size) of the
-    taps lo + k + a * step, a < taps (windows one apart, as in plain stride-1
-    pooling); (False, 0, 0) otherwise (adaptive windows, strides)."""
+    taps lo + k * stride + a * step, a < taps (uniform windows stride apart; 1 as
+    in plain stride-1 pooling); (False, 0, 0) otherwise (adaptive windows, other
+    strides)."""
     j0, j1, _, taps = _interior(start, count)
     if j1 == j0:
         return False, 0, 0
-    lo = start[j0] - j0
+    lo = start[j0] - j0 * stride
     for k in range(start.shape[0]):
         a0, a1 = 0, taps
-        while a0 < a1 and lo + k + a0 * step < 0:
+        while a0 < a1 and lo + k * stride + a0 * step < 0:
             a0 += 1
-        while a1 > a0 and lo + k + (a1 - 1) * step >= size:
+        while a1 > a0 and lo + k * stride + (a1 - 1) * step >= size:
             a1 -= 1
-        if a1 == a0 or start[k] != lo + k + a0 * step or count[k] != a1 - a0:
+        if a1 == a0 or start[k] != lo + k * stride + a0 * step or count[k] != a1 - a0:
             return False, 0, 0
     return True, lo, taps
 
@@ -475,5 +565,11 @@ def avgpool2d_bwd_direct(p, gy, inv_div, gx):
         plan = _padded_plan_of(*rows[1:], *cols[1:], 1, 1, p.oh, p.ow)
     if plan is not None and plan[4] > 0:
         _pool_padded(gy, *plan, 1, 1, False, inv_div, _NO_SCALE, numba.get_num_threads(), gx)
-    else:
-        _avg_bwd(gy, *_windows(p), inv_div, gx)
+        return
+    if rows[0] and p.step_h == 1 and p.w >= BY_ROWS_MIN_WIDTH and rows[2].max() <= ROW_BLOCK:
+        stride = _interior(p.col_start, p.col_count)[2]
+        ok, lo, taps = _uniform(p.col_start, p.col_count, p.step_w, p.w, stride)
+        if ok and stride in (1, 2):
+            _avg_bwd_by_rows(gy, *rows[1:], lo, stride, taps, p.step_w, inv_div, numba.get_num_threads(), gx)
+            return
+    _avg_bwd(gy, *_windows(p), inv_div, gx)
