@@ -274,7 +274,7 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, p
                             out[kk, i, j] = frames3[kk, i, j]
 
 
-BY_ROWS_MIN_WIDTH = 24  # narrower planes take _avg_bwd: per-plane setup outweighs the gain (as in C)
+BY_ROWS_MIN_WIDTH = 24  # narrower planes take _avg_bwd: per-plane setup outweighs the gain (28 wide gains, 14 loses)
 
 
 @jit(parallel=True)
