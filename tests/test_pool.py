@@ -30,6 +30,13 @@ POOL_CASES = [
     ("tall_plane", (1, 2, 150, 9), {"kernel_size": 3, "stride": 1, "padding": 1}),  # > 64 output rows
     # many small planes: stacked several at a time, the last group short
     ("many_planes", (3, 37, 7, 7), {"kernel_size": 3, "stride": 1, "padding": (1, 0, 2, 1)}),
+    # stride-2 small planes: blocks of output rows across planes, the last one short
+    ("small_planes_s2", (3, 29, 14, 14), {"kernel_size": 3, "stride": 2}),
+    # wide rows: average backward by input rows (even/odd halves for stride 2, odd width)
+    ("wide_s2_ceil", (1, 3, 13, 70), {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),
+    ("wide_odd_s2", (2, 2, 21, 33), {"kernel_size": (3, 4), "stride": 2}),
+    ("wide_s1_tall", (1, 1, 70, 48), {"kernel_size": 3, "stride": 1, "padding": 1}),  # runs of 64 rows
+    ("wide_tall_window", (1, 1, 140, 40), {"kernel_size": (70, 3), "stride": (1, 2)}),  # > 64 covering rows
 ]
 DILATED_CASES = [
     ("dilation", (1, 3, 12, 11), {"kernel_size": 3, "stride": 2, "dilation": (2, 3), "padding": 1}),
