@@ -7,8 +7,11 @@ windows are one row and one column apart (stride-1 pooling) through a padded
 copy, one flat pass per tap over the whole output frame (_pool_padded); the rest
 in blocks of output rows (the window's input rows combined into a row buffer,
 then flat passes over the block's columns: _pool_rows).  Max with
-indices scans each window in order, as ties and NaNs require.  One thread per
-plane, so overlapping windows' gradients never race.
+indices scans each window in order, as ties and NaNs require.  The average's
+gradient is a fill for global pooling, a sum pooling of the scaled gradient
+through the padded path for stride-1 windows, by input rows on wide planes
+(_avg_bwd_by_rows), else spread output row by output row (_avg_bwd).  Each
+plane stays on one thread, so overlapping windows' gradients never race.
 """
 from __future__ import annotations
 
