@@ -138,8 +138,8 @@ def _pool_rows(x, rs, rn, cs, cn, step_h, step_w, is_max, inv_div, threads, y):
     n_batch, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
     j0, j1, stride, taps = _interior(cs, cn)
-    if stride > 2:
-        j1 = j0
+    if stride < 1 or stride > 2:  # (0: windows that do not advance, as clipped ones can)
+        j1, stride = j0, 1
     nj, first = j1 - j0, cs[j0]
     pitch = w + w % 2
     span = pitch // stride  # flat outputs per buffer row
