@@ -37,6 +37,8 @@ POOL_CASES = [
     ("wide_odd_s2", (2, 2, 21, 33), {"kernel_size": (3, 4), "stride": 2}),
     ("wide_s1_tall", (1, 1, 70, 48), {"kernel_size": 3, "stride": 1, "padding": 1}),  # runs of 64 rows
     ("wide_tall_window", (1, 1, 140, 40), {"kernel_size": (70, 3), "stride": (1, 2)}),  # > 64 covering rows
+    # clipped windows that do not advance: both outputs of a row read column 0
+    ("windows_not_advancing", (2, 3, 4, 1), {"kernel_size": (1, 2), "stride": 1, "padding": (0, 1)}),
 ]
 DILATED_CASES = [
     ("dilation", (1, 3, 12, 11), {"kernel_size": 3, "stride": 2, "dilation": (2, 3), "padding": 1}),
