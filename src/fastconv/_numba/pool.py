@@ -569,10 +569,11 @@ def avgpool2d_bwd_direct(p, gy, inv_div, gx):
         _fill_planes(gy.reshape(planes), float(inv_div[0, 0]), numba.get_num_threads(), gx.reshape(planes, -1))
         return
     rows, cols = _covering(p.row_start, p.row_count, p.h), _covering(p.col_start, p.col_count, p.w)
-    plan = None
     if rows[0] and cols[0] and (p.step_h, p.step_w) == (1, 1):
         plan = _padded_plan_of(*rows[1:], *cols[1:], 1, 1, p.oh, p.ow)
-    if plan is not None and plan[4] > 0:
+    else:
+        plan = (0, 0, 0, 0, 0)  # as _padded_plan_of's "does not apply"
+    if plan[4] > 0:
         _pool_padded(gy, *plan, 1, 1, False, inv_div, _NO_SCALE, numba.get_num_threads(), gx)
         return
     if rows[0] and p.step_h == 1 and p.w >= BY_ROWS_MIN_WIDTH and rows[2].max() <= ROW_BLOCK:
