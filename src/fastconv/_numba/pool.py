@@ -83,24 +83,38 @@ def _avg_bwd(gy, rs, rn, cs, cn, step_h, step_w, inv_div, gx):
 
 
 @jit()
-def _combine_into(dst, src, is_max):
-    """dst = dst combined with src element-wise: a max that takes NaN and keeps the
-    earlier value on ties, or a sum."""
-    if is_max:
-        for q in range(dst.shape[0]):
-            v, m = src[q], dst[q]
-            dst[q] = v if (v > m) | (v != v) else m
-    else:
-        for q in range(dst.shape[0]):
-            dst[q] += src[q]
+def _add_into(dst, src):
+    """dst += src element-wise."""
+    for q in range(dst.shape[0]):
+        dst[q] += src[q]
 
 
 @jit()
-def _taps_pass(src, dst, n, taps, step, is_max):
-    """dst[q] = reduce over b < taps of src[q + b * step], q < n, tap by tap."""
-    dst[:n] = src[:n]
-    for b in range(1, taps):
-        _combine_into(dst[:n], src[b * step:b * step + n], is_max)
+def _max_to(a, b, out):
+    """out = a combined by max with b element-wise, taking NaN and keeping a on
+    ties.  out overlaps neither a nor b: a max stored in place is a store of a
+    select of the loaded value, which LLVM turns into a masked store of the new
+    values only, on AMD Zen several times slower than a blend and a full store."""
+    for q in range(out.shape[0]):
+        v, m = b[q], a[q]
+        out[q] = v if (v > m) | (v != v) else m
+
+
+@jit()
+def _taps_pass(src, dst, n, taps, step, is_max, spare):
+    """dst[q] = reduce over b < taps of src[q + b * step], q < n, tap by tap; a max
+    alternates between dst and spare (n elements), so that no pass is in place
+    (_max_to), the last one writing dst."""
+    if not is_max or taps == 1:
+        dst[:n] = src[:n]
+        for b in range(1, taps):
+            _add_into(dst[:n], src[b * step:b * step + n])
+        return
+    cur, other = (dst, spare) if taps % 2 == 0 else (spare, dst)
+    _max_to(src[:n], src[step:step + n], cur[:n])
+    for b in range(2, taps):
+        _max_to(cur[:n], src[b * step:b * step + n], other[:n])
+        cur, other = other, cur
 
 
 @jit()
@@ -151,6 +165,8 @@ def _pool_rows(x, rs, rn, cs, cn, step_h, step_w, is_max, inv_div, threads, y):
         buf = np.zeros(ROW_BLOCK * pitch + slack, dtype=x.dtype)
         rows = buf[:ROW_BLOCK * pitch].reshape(ROW_BLOCK, pitch)
         wide = np.zeros(ROW_BLOCK * pitch + slack, dtype=x.dtype)
+        spare = np.zeros(ROW_BLOCK * pitch + slack, dtype=x.dtype)
+        spare_row = spare[:pitch]
         halves = np.zeros((2, (ROW_BLOCK * pitch + slack) // 2), dtype=x.dtype)
         end = planes * (t + 1) // threads * oh
         for g0 in range(planes * t // threads * oh, end, ROW_BLOCK):
@@ -158,33 +174,40 @@ def _pool_rows(x, rs, rn, cs, cn, step_h, step_w, is_max, inv_div, threads, y):
             for g in range(nr):
                 p, i = (g0 + g) // oh, (g0 + g) % oh
                 n, k, r = p // c, p % c, rs[i]
+                if is_max and rn[i] > 1:  # alternating with spare_row, as _taps_pass
+                    cur, other = (rows[g], spare_row) if rn[i] % 2 == 0 else (spare_row, rows[g])
+                    _max_to(x[n, k, r], x[n, k, r + step_h], cur[:w])
+                    for a in range(2, rn[i]):
+                        _max_to(cur[:w], x[n, k, r + a * step_h], other[:w])
+                        cur, other = other, cur
+                    continue
                 for col in range(w):
                     rows[g, col] = x[n, k, r, col]
                 for a in range(1, rn[i]):
                     ra = r + a * step_h
-                    if is_max:
-                        for col in range(w):
-                            v, m = x[n, k, ra, col], rows[g, col]
-                            rows[g, col] = v if (v > m) | (v != v) else m
-                    else:
-                        for col in range(w):
-                            rows[g, col] += x[n, k, ra, col]
+                    for col in range(w):
+                        rows[g, col] += x[n, k, ra, col]
             out = y_rows[g0:g0 + nr]
             if nj > 0:
                 count = nr * span
                 if stride == 1:
-                    _taps_pass(buf[first:], wide, count, taps, step_w, is_max)
+                    _taps_pass(buf[first:], wide, count, taps, step_w, is_max, spare)
                 elif x.itemsize == 4:
                     _split_pairs(buf, halves[0], halves[1], count + slack // 2 - 1)
-                    for b in range(taps):
+                    # tap b reads the half of parity first + b * step_w from its offset
+                    cur, other = (wide, spare) if taps % 2 == 1 or not is_max else (spare, wide)
+                    at = first
+                    cur[:count] = halves[at % 2, at // 2:at // 2 + count]
+                    for b in range(1, taps):
                         at = first + b * step_w
                         half = halves[at % 2, at // 2:at // 2 + count]
-                        if b == 0:
-                            wide[:count] = half
+                        if is_max:
+                            _max_to(cur[:count], half, other[:count])
+                            cur, other = other, cur
                         else:
-                            _combine_into(wide[:count], half, is_max)
+                            _add_into(cur[:count], half)
                 else:
-                    _taps_pass(buf[first:], wide, 2 * count, taps, step_w, is_max)
+                    _taps_pass(buf[first:], wide, 2 * count, taps, step_w, is_max, spare)
                     for q in range(count):
                         wide[q] = wide[2 * q]
                 flat, inner = wide[:count].reshape(nr, span), out[:, j0:j1]
@@ -251,6 +274,7 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, p
         pad = np.full(group * fsize, -np.inf if is_max else 0.0, dtype=x.dtype)
         cols = np.empty(group * fsize, dtype=x.dtype)
         frames = np.empty(group * fsize, dtype=x.dtype)
+        spare = np.empty(group * fsize, dtype=x.dtype)
         inner = pad.reshape(group, ph, pw)[:, r0:r1, c0:c1]
         frames3 = frames.reshape(group, ph, pw)
         for gi in range(groups * t // threads, groups * (t + 1) // threads):
@@ -266,12 +290,8 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, p
                     pad[q] = pad[q] * scale_flat[q]
             length = ((count - 1) * ph + oh - 1) * pw + ow
             ncols = length + (taps_w - 1) * step_w
-            cols[:ncols] = pad[:ncols]
-            for a in range(1, taps_h):
-                _combine_into(cols[:ncols], pad[a * step_h * pw:a * step_h * pw + ncols], is_max)
-            frames[:length] = cols[:length]
-            for b in range(1, taps_w):
-                _combine_into(frames[:length], cols[b * step_w:b * step_w + length], is_max)
+            _taps_pass(pad, cols, ncols, taps_h, step_h * pw, is_max, spare)
+            _taps_pass(cols, frames, length, taps_w, step_w, is_max, spare)
             out = y3[p0:p0 + count]
             for kk in range(count):
                 for i in range(oh):
@@ -385,6 +405,7 @@ def _pool_global(x, is_max, inv, threads, y):
     nb = size // 16
     for t in prange(threads):
         lanes = np.empty(16, dtype=x.dtype)
+        spare = np.empty(16, dtype=x.dtype)
         for p in range(planes * t // threads, planes * (t + 1) // threads):
             row = x[p]
             if nb > 0:
@@ -392,12 +413,14 @@ def _pool_global(x, is_max, inv, threads, y):
                     lanes[lane] = row[lane]
                 for bi in range(1, nb):
                     at = bi * 16
-                    for lane in range(16):
-                        v, m = row[at + lane], lanes[lane]
-                        if is_max:
-                            lanes[lane] = v if (v > m) | (v != v) else m
-                        else:
-                            lanes[lane] = m + v
+                    if is_max:  # alternating with spare: not in place (_max_to)
+                        for lane in range(16):
+                            v, m = row[at + lane], lanes[lane]
+                            spare[lane] = v if (v > m) | (v != v) else m
+                        lanes, spare = spare, lanes
+                    else:
+                        for lane in range(16):
+                            lanes[lane] += row[at + lane]
             else:
                 lanes[:] = -np.inf if is_max else 0
             if is_max:
