@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+import fastconv
 from fastconv import _registry
 from fastconv.bench import harness
 from fastconv.bench.accuracy import within_bound
@@ -96,6 +97,23 @@ def test_a_fast_wrong_kernel_shows(monkeypatch):
     verdicts = {r.candidate: r.ok for r in rows}
     assert verdicts["im2col/c"] is False and verdicts["direct/c"] is True
     assert "NO" in harness.format_table(rows)
+
+
+def test_harness_restores_the_thread_counts():
+    """run sets the thread counts it measures with and puts them back: a library call
+    must not leave later fastconv or PyTorch calls on another count."""
+    try:
+        import torch
+    except ImportError:  # the harness then runs without its PyTorch baseline
+        torch = None
+    before = fastconv.get_num_threads()
+    other = 1 if before != 1 else 2
+    torch_before = torch.get_num_threads() if torch is not None else None
+    harness.run(_tiny_layers()[:1], conv_ops=["fwd"], pool_ops=[], dtype="float32", threads=other, repeats=1,
+                backends=("c",), baselines=("torch",))
+    assert fastconv.get_num_threads() == before
+    if torch is not None:
+        assert torch.get_num_threads() == torch_before
 
 
 def test_cli_bench_writes_json(tmp_path):

@@ -94,7 +94,13 @@ class _Torch:
             self.torch = None
             return
         self.torch, self.F = torch, F
+        self.threads_before = torch.get_num_threads()
         torch.set_num_threads(threads)
+
+    def restore_threads(self):
+        """PyTorch's thread count as it was before this object set it."""
+        if self.torch is not None:
+            self.torch.set_num_threads(self.threads_before)
 
     def conv(self, layer, op, x, w, gy):
         torch, F = self.torch, self.F
@@ -239,11 +245,25 @@ def _select(specs, algorithms, backends):
 
 def run(layers, *, conv_ops, pool_ops, dtype, threads, repeats, algorithms=(), backends=(),
         baselines=("torch", "numpy", "reference"), progress=None):
-    """Benchmark every layer; returns a list of Rows."""
+    """Benchmark every layer; returns a list of Rows.  fastconv's and PyTorch's thread
+    counts are set to threads for the run and restored after it."""
+    before = fastconv.get_num_threads()
+    torch_base = _Torch(threads) if "torch" in baselines else None
     fastconv.set_num_threads(threads)
+    try:
+        return _measure(layers, conv_ops, pool_ops, dtype, threads, repeats, algorithms, backends, baselines,
+                        progress, torch_base)
+    finally:
+        fastconv.set_num_threads(before)
+        if torch_base is not None:
+            torch_base.restore_threads()
+
+
+def _measure(layers, conv_ops, pool_ops, dtype, threads, repeats, algorithms, backends, baselines, progress,
+             torch_base):
+    """run's rows, with the thread counts already set."""
     dtype = np.dtype(dtype)
     tag = _registry.DTYPE_TAGS[dtype]
-    torch_base = _Torch(threads) if "torch" in baselines else None
     peak = fma_peak_gflops(threads) / (1 if dtype == np.float32 else 2)
     copy = copy_bandwidth() if any(isinstance(layer, PoolLayer) for layer in layers) and pool_ops else None
     rng = np.random.default_rng(0)
