@@ -101,14 +101,16 @@ def test_auto_serves_every_valid_call_and_prefers_c():
     p = conv_params(X, W, None, 1, 0, 1, 1, "zeros")
     for op in _registry.OPS:
         spec = _registry.select(op, p)
-        assert (spec.algorithm, spec.backend) == ("direct", "c")
+        # convolutions of 4 input channels (a first layer) take im2col; pooling has one algorithm
+        assert (spec.algorithm, spec.backend) == ("im2col" if op in _registry.CONV_OPS else "direct", "c")
 
 
-@pytest.mark.parametrize("kernel,dtype,expected", [
-    (3, np.float32, "direct"), (1, np.float32, "im2col"), (3, np.float64, "im2col"), (1, np.float64, "im2col"),
+@pytest.mark.parametrize("kernel,channels,dtype,expected", [
+    (3, 8, np.float32, "direct"), (1, 8, np.float32, "im2col"), (3, 8, np.float64, "im2col"),
+    (1, 8, np.float64, "im2col"), (3, 3, np.float32, "im2col"), (7, 1, np.float32, "im2col"),
 ])
-def test_auto_picks_the_measured_faster_algorithm(kernel, dtype, expected):
-    x, w = np.ones((1, 4, 9, 9), dtype), np.ones((8, 4, kernel, kernel), dtype)
+def test_auto_picks_the_measured_faster_algorithm(kernel, channels, dtype, expected):
+    x, w = np.ones((1, channels, 9, 9), dtype), np.ones((8, channels, kernel, kernel), dtype)
     p = conv_params(x, w, None, 1, 0, 1, 1, "zeros")
     for op in _registry.CONV_OPS:
         assert _registry.select(op, p).key == f"{op}/{expected}/c/{_registry.DTYPE_TAGS[np.dtype(dtype)]}"

@@ -106,6 +106,13 @@ AUTO_RULES = (
      ("winograd_f4x4k3x3",)),
     ("3x3 stride 1, float32, smaller planes", lambda p: _winograd_fits(p, max_pixels=28 * 28),
      ("winograd_f2x2k3x3",)),
+    # a network's first layer on its colour planes: with so few input channels the
+    # direct kernels' reductions are short; im2col + GEMM measured faster over
+    # forward + backward (VGG-19 conv1_1, 3 channels: 1.5-3.9x on every pass; ResNet-50
+    # conv1: equal forward, 2.3x backward-data, 0.6x backward-filter; 112x112, 3x3, 64
+    # outputs: 2.3x for 1 channel, 1.5x for 3 and 4, equal at 8, 0.8x at 16)
+    ("float32, fewer than 8 input channels, one group",
+     lambda p: hasattr(p, "c_out") and p.dtype == np.float32 and p.groups == 1 and p.c_in < 8, ("im2col",)),
     # measured with `python -m fastconv bench --suite resnet50 --algorithms direct,im2col`
     # (BENCHMARKS.md): im2col + GEMM wins every pass of the 1x1 layers (1.3-4x the
     # direct kernels) and, in float64, most layers; direct wins the 3x3 and 7x7 ones
