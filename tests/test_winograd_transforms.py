@@ -73,3 +73,34 @@ def test_c_header_is_generated_from_these_matrices():
     if not header.exists():  # an installed copy without the sources
         pytest.fail(f"{header} not found: run the tests from a source checkout")
     assert header.read_text() == _winograd.c_header()
+
+
+def test_numba_blocks_are_generated_from_these_matrices():
+    """src/fastconv/_numba/winograd_blocks.py is exactly what _winograd.numba_module()
+    writes."""
+    import pathlib
+
+    module = pathlib.Path(_winograd.__file__).resolve().parent / "_numba" / "winograd_blocks.py"
+    assert module.read_text() == _winograd.numba_module()
+
+
+@pytest.mark.parametrize("variant", sorted(_winograd.POINTS))
+def test_numba_block_transforms_apply_the_matrices(variant):
+    """Every lane of a block: the generated input transform gives B^T d B and the
+    output transform A^T M A (float64, against the matrices in exact arithmetic)."""
+    from fastconv._numba import winograd_blocks as blocks
+
+    at, _, bt = (np.array([[float(v) for v in row] for row in m]) for m in _winograd.exact_matrices(variant))
+    tile, alpha, lanes = at.shape[0], at.shape[1], blocks.NUMBA_BLOCK
+    rng = np.random.default_rng(0)
+    d = rng.integers(-9, 10, size=(alpha, alpha, lanes)).astype(np.float64)
+    w = np.zeros(2 * alpha * alpha * lanes)
+    w[:alpha * alpha * lanes] = d.ravel()
+    getattr(blocks, f"input_f{tile}")(w, bt)
+    expected = np.einsum("ai,ijq,bj->abq", bt, d, bt)
+    np.testing.assert_array_equal(w[alpha * alpha * lanes:].reshape(alpha, alpha, lanes), expected)
+    w = np.zeros((alpha * alpha + tile * tile) * lanes)
+    w[:alpha * alpha * lanes] = d.ravel()
+    getattr(blocks, f"output_f{tile}")(w, at)
+    expected = np.einsum("ia,abq,jb->ijq", at, d, at)
+    np.testing.assert_array_equal(w[alpha * alpha * lanes:].reshape(tile, tile, lanes), expected)

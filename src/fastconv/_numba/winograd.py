@@ -2,14 +2,16 @@
 around NumPy's batched ``matmul`` for the element-wise stage (the A * A GEMMs of
 one chunk of tiles in one call), as the C backend does around its GEMM.
 
-The transforms loop with the tiles (or input channels, for the filters) innermost
-and contiguous, so LLVM vectorizes them; the matrices are the exact ones of
-``fastconv._winograd``, their zero entries skipped.  Each matrix product is written
-out where it is used rather than shared: a helper taking the source rows as one
-strided 2-D view gets them as non-contiguous arrays, which LLVM does not vectorize
-(measured 1.7x slower).  Threads share the tiles of the
-batch as in ``fastconv._numba.im2col`` (Python threads, single-threaded BLAS, scratch
-within the workspace limit); the filters are transformed once per call.
+The input and output transforms run on blocks of NUMBA_BLOCK tiles in a work
+array, through functions generated from the exact matrices of
+``fastconv._winograd`` (``winograd_blocks``): each keeps one tile in scalars and
+LLVM vectorizes it across the block's tiles, with no pass through memory between
+the two matrix products (the earlier pass-per-row form spent 35-45 ns a tile on
+F(4x4)'s input transform, the generated one 8).  The filter transform loops with
+the input channels innermost and contiguous, the matrices' zero entries skipped.
+Threads share the tiles of the batch as in ``fastconv._numba.im2col`` (Python
+threads, single-threaded BLAS, scratch within the workspace limit); the filters
+are transformed once per call.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from .._threads import get_num_threads
 from .._workspace import get_workspace_limit
 from .config import jit
 from .im2col import _blas_single, _run
+from .pool import _split_pairs
+from .winograd_blocks import NUMBA_BLOCK, input_f2, input_f4, output_f2, output_f4
 
 CHUNK_BYTES = 8 * 2**20  # a thread's V and M (in L3): long enough rows for BLAS
 
@@ -59,103 +63,163 @@ def _filter_transform(w, gm, k0, k1, u):
 
 
 @jit()
+def _identity_run(mp):
+    """(lo, hi, shift): the longest run lo <= v < hi of a padding map where mp[v] is
+    v - shift (the input's own columns, for zero padding all of them)."""
+    best_lo, best_hi, best_shift = 0, 0, 0
+    v = 0
+    while v < mp.shape[0]:
+        if mp[v] < 0:
+            v += 1
+            continue
+        lo = v
+        while v + 1 < mp.shape[0] and mp[v + 1] == mp[v] + 1:
+            v += 1
+        v += 1
+        if v - lo > best_hi - best_lo:
+            best_lo, best_hi, best_shift = lo, v, lo - mp[lo]
+    return best_lo, best_hi, best_shift
+
+
+@jit()
+def _padded_row(row, map_w, lo, hi, shift, prow):
+    """prow[u] = padded column u of an input row, u < len(prow), through map_w (-1 or
+    past its end: zero); the identity run [lo, hi) of map_w as one copy."""
+    hi = max(min(hi, prow.shape[0]), lo)
+    src, dst = row[lo - shift:], prow[lo:]
+    for k in range(hi - lo):
+        dst[k] = src[k]
+    for u in range(lo):
+        cj = map_w[u]
+        prow[u] = row[cj] if cj >= 0 else 0
+    for u in range(hi, prow.shape[0]):
+        cj = map_w[u] if u < map_w.shape[0] else -1
+        prow[u] = row[cj] if cj >= 0 else 0
+
+
+@jit()
 def _input_transform(x, c0, map_h, map_w, t0, tw_n, tiles_per_image, tile, bt, v):
     """v[a * A + b, c, q] = (B^T d B)[a, b] for the patch d of tile t0 + q of input
     channel c0 + c (v: A^2 x channels x tiles); map_h / map_w give the input row /
-    column of every padded one, -1 (or past their end) for a zero."""
+    column of every padded one, -1 (or past their end) for a zero.
+
+    Per channel, the padded rows the chunk's tiles read are built once (pitch
+    tile * (tw_n + 1)), then split by column phase (column tile * u + p to phase p,
+    position u; float32 by passes of _split_pairs over all the rows at once, as LLVM
+    compiles strided loads to gathers): patch column j of a run of tiles is then
+    phase j % tile from position j // tile on, at unit stride.  Blocks of
+    NUMBA_BLOCK tiles are copied from there into a work array and transformed by
+    the generated winograd_blocks functions."""
     alpha, nch, nt = bt.shape[0], v.shape[1], v.shape[2]
-    d = np.empty((alpha, alpha, nt), v.dtype)
-    s = np.empty((alpha, alpha, nt), v.dtype)
+    aa = alpha * alpha
+    # zeros: the lanes past a short last block are transformed too (never denormals)
+    w = np.zeros(2 * aa * NUMBA_BLOCK, v.dtype)
+    lo, hi, shift = _identity_run(map_w)
+    span = tw_n + 1  # positions per phase of a padded row
+    pitch = tile * span
+    # the chunk's images and, for each, its first tile row and its rows' place in rows
+    n0, n1 = t0 // tiles_per_image, (t0 + nt - 1) // tiles_per_image
+    first_tr = np.empty(n1 - n0 + 1, np.int64)
+    row_base = np.empty(n1 - n0 + 2, np.int64)
+    row_base[0] = 0
+    for n in range(n0, n1 + 1):
+        ta, tb = max(t0, n * tiles_per_image), min(t0 + nt, (n + 1) * tiles_per_image)
+        ra, rb = (ta - n * tiles_per_image) // tw_n, (tb - 1 - n * tiles_per_image) // tw_n
+        first_tr[n - n0] = ra
+        row_base[n - n0 + 1] = row_base[n - n0] + (rb - ra) * tile + alpha
+    rows = np.zeros(row_base[-1] * pitch, v.dtype)
+    halves = np.zeros((2, rows.shape[0] // 2), v.dtype)
+    phases = np.zeros((tile, rows.shape[0] // tile), v.dtype)
+    split = v.itemsize == 4
     for c in range(nch):
-        # gathered a run of tiles of one tile row at a time: patch row i of the run's
-        # tiles comes from one input row
-        q = 0
-        while q < nt:
-            t = t0 + q
-            n, r = t // tiles_per_image, t % tiles_per_image
-            run = min(nt - q, tw_n - r % tw_n)
+        for n in range(n0, n1 + 1):
             plane = x[n, c0 + c]
-            for i in range(alpha):
-                pr = r // tw_n * tile + i
+            for k in range(row_base[n - n0 + 1] - row_base[n - n0]):
+                pr = first_tr[n - n0] * tile + k
                 ri = map_h[pr] if pr < map_h.shape[0] else -1
-                for j in range(alpha):
-                    dq = d[i, j, q:q + run]
-                    if ri < 0:
-                        dq[:] = 0
-                        continue
-                    row = plane[ri]
-                    for u in range(run):
-                        pc = (r % tw_n + u) * tile + j
-                        cj = map_w[pc] if pc < map_w.shape[0] else -1
-                        dq[u] = row[cj] if cj >= 0 else 0
-            q += run
-        for a in range(alpha):  # s = B^T d
-            for j in range(alpha):
-                sa = s[a, j]
-                sa[:] = 0
+                prow = rows[(row_base[n - n0] + k) * pitch:(row_base[n - n0] + k + 1) * pitch]
+                if ri < 0:
+                    prow[:] = 0
+                else:
+                    _padded_row(plane[ri], map_w, lo, hi, shift, prow)
+        if split and tile == 4:
+            _split_pairs(rows, halves[0], halves[1], rows.shape[0] // 2)
+            _split_pairs(halves[0], phases[0], phases[2], rows.shape[0] // 4)
+            _split_pairs(halves[1], phases[1], phases[3], rows.shape[0] // 4)
+        elif split:
+            _split_pairs(rows, phases[0], phases[1], rows.shape[0] // 2)
+        else:
+            for p in range(tile):
+                src, dst = rows[p:], phases[p]
+                for u in range(dst.shape[0]):
+                    dst[u] = src[u * tile]
+        for qb in range(0, nt, NUMBA_BLOCK):
+            nb = min(NUMBA_BLOCK, nt - qb)
+            q = qb
+            while q < qb + nb:
+                t = t0 + q
+                n, r = t // tiles_per_image, t % tiles_per_image
+                run = min(qb + nb - q, tw_n - r % tw_n)
+                k0 = row_base[n - n0] + (r // tw_n - first_tr[n - n0]) * tile  # the tile row's first row
                 for i in range(alpha):
-                    coef, src = bt[a, i], d[i, j]
-                    if coef != 0:
-                        for q in range(nt):
-                            sa[q] += coef * src[q]
-        for a in range(alpha):  # V = s B
-            for b in range(alpha):
-                dst = v[a * alpha + b, c]
-                dst[:] = 0
-                for j in range(alpha):
-                    coef, src = bt[b, j], s[a, j]
-                    if coef != 0:
-                        for q in range(nt):
-                            dst[q] += coef * src[q]
+                    for j in range(alpha):
+                        at = (k0 + i) * span + r % tw_n + j // tile
+                        src = phases[j % tile, at:at + run]
+                        dst = w[(i * alpha + j) * NUMBA_BLOCK + q - qb:]
+                        for u in range(run):
+                            dst[u] = src[u]
+                q += run
+            if tile == 4:
+                input_f4(w, bt)
+            else:
+                input_f2(w, bt)
+            for ab in range(aa):
+                src, dst = w[(aa + ab) * NUMBA_BLOCK:], v[ab, c, qb:qb + nb]
+                for u in range(nb):
+                    dst[u] = src[u]
 
 
 @jit()
 def _output_transform(m, t0, tw_n, tiles_per_image, tile, at, k0, bias, y):
     """y[n, k0 + k, tile rows and columns] = (A^T M A) of m[:, k, q] for tile t0 + q,
-    plus bias[k0 + k] when bias has entries (m: A^2 x channels x tiles)."""
+    plus bias[k0 + k] when bias has entries (m: A^2 x channels x tiles), in blocks
+    of NUMBA_BLOCK tiles through a work array (see _input_transform)."""
     alpha, nk, nt = at.shape[1], m.shape[1], m.shape[2]
-    s = np.empty((tile, alpha, nt), m.dtype)
-    out = np.empty((tile, tile, nt), m.dtype)
+    aa = alpha * alpha
+    w = np.zeros((aa + tile * tile) * NUMBA_BLOCK, m.dtype)
     oh, ow = y.shape[2], y.shape[3]
     for k in range(nk):
-        for i in range(tile):  # s = A^T M
-            for b in range(alpha):
-                si = s[i, b]
-                si[:] = 0
-                for a in range(alpha):
-                    coef, src = at[i, a], m[a * alpha + b, k]
-                    if coef != 0:
-                        for q in range(nt):
-                            si[q] += coef * src[q]
-        for i in range(tile):  # Y = s A
-            for j in range(tile):
-                oi = out[i, j]
-                oi[:] = 0
-                for b in range(alpha):
-                    coef, src = at[j, b], s[i, b]
-                    if coef != 0:
-                        for q in range(nt):
-                            oi[q] += coef * src[q]
         add = bias[k0 + k] if bias.shape[0] > 0 else 0
-        # written a run of tiles of one tile row at a time: one output row per tile
-        # row i, each column j of the tiles a strided pass over it
-        q = 0
-        while q < nt:
-            t = t0 + q
-            n, r = t // tiles_per_image, t % tiles_per_image
-            r0, c0 = r // tw_n * tile, r % tw_n * tile
-            run = min(nt - q, tw_n - r % tw_n)
-            whole = min(run, (ow - c0) // tile)  # the run's tiles wholly inside the width
-            plane = y[n, k0 + k]
-            for i in range(min(tile, oh - r0)):
-                dst = plane[r0 + i, c0:]
-                for j in range(tile):
-                    src = out[i, j, q:q + whole]
-                    for u in range(whole):
-                        dst[u * tile + j] = src[u] + add
-                for j in range(ow - c0 - whole * tile if whole < run else 0):
-                    dst[whole * tile + j] = out[i, j, q + whole] + add
-            q += run
+        for qb in range(0, nt, NUMBA_BLOCK):
+            nb = min(NUMBA_BLOCK, nt - qb)
+            for ab in range(aa):
+                src, dst = m[ab, k, qb:qb + nb], w[ab * NUMBA_BLOCK:]
+                for u in range(nb):
+                    dst[u] = src[u]
+            if tile == 4:
+                output_f4(w, at)
+            else:
+                output_f2(w, at)
+            # written a run of tiles of one tile row at a time: one output row per
+            # tile row i, each column j of the tiles a strided pass over it
+            q = qb
+            while q < qb + nb:
+                t = t0 + q
+                n, r = t // tiles_per_image, t % tiles_per_image
+                r0, c0 = r // tw_n * tile, r % tw_n * tile
+                run = min(qb + nb - q, tw_n - r % tw_n)
+                whole = min(run, (ow - c0) // tile)  # the run's tiles wholly inside the width
+                plane = y[n, k0 + k]
+                for i in range(min(tile, oh - r0)):
+                    dst = plane[r0 + i, c0:]
+                    for j in range(tile):
+                        at_ij = (aa + i * tile + j) * NUMBA_BLOCK + q - qb
+                        src = w[at_ij:at_ij + whole]
+                        for u in range(whole):
+                            dst[u * tile + j] = src[u] + add
+                    for j in range(ow - c0 - whole * tile if whole < run else 0):
+                        dst[whole * tile + j] = w[(aa + i * tile + j) * NUMBA_BLOCK + q - qb + whole] + add
+                q += run
 
 
 def _correlate(tile, corr, x, w, bias, y):
