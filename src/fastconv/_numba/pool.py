@@ -20,6 +20,7 @@ import numpy as np
 import numba
 
 from .config import jit, prange, use_threads
+from .split import split_pairs
 
 PAD_LIMIT = 8192  # elements of a group's frames, column passes and outputs (as in C: about L1)
 _NO_SCALE = np.ones((0, 0))  # _pool_padded's pre or post scale: none
@@ -117,18 +118,6 @@ def _taps_pass(src, dst, n, taps, step, is_max, spare):
         cur, other = other, cur
 
 
-@jit()
-def _split_pairs(src, even, odd, m):
-    """even[q], odd[q] = src[2 * q], src[2 * q + 1], q < m, for float32: the pairs
-    are read as 64-bit integers and split by truncation and shift (LLVM turns
-    stride-2 loads into gathers, which cost several times more)."""
-    pairs = src[:2 * m].view(np.uint64)
-    low, high = even[:m].view(np.uint32), odd[:m].view(np.uint32)
-    for q in range(m):
-        low[q] = np.uint32(pairs[q] & np.uint64(0xFFFFFFFF))
-        high[q] = np.uint32(pairs[q] >> np.uint64(32))
-
-
 ROW_BLOCK = 64  # output rows per vertical pass
 
 
@@ -193,7 +182,7 @@ def _pool_rows(x, rs, rn, cs, cn, step_h, step_w, is_max, inv_div, threads, y):
                 if stride == 1:
                     _taps_pass(buf[first:], wide, count, taps, step_w, is_max, spare)
                 elif x.itemsize == 4:
-                    _split_pairs(buf, halves[0], halves[1], count + slack // 2 - 1)
+                    split_pairs(buf, halves[0], halves[1], count + slack // 2 - 1)
                     # tap b reads the half of parity first + b * step_w from its offset
                     cur, other = (wide, spare) if taps % 2 == 1 or not is_max else (spare, wide)
                     at = first

@@ -22,7 +22,7 @@ from .._threads import get_num_threads
 from .._workspace import get_workspace_limit
 from .config import jit
 from .im2col import _blas_single, _run
-from .pool import _split_pairs
+from .split import split_pairs
 from .winograd_blocks import NUMBA_BLOCK, input_f2, input_f4, output_f2, output_f4
 
 CHUNK_BYTES = 8 * 2**20  # a thread's V and M (in L3): long enough rows for BLAS
@@ -105,7 +105,7 @@ def _input_transform(x, c0, map_h, map_w, t0, tw_n, tiles_per_image, tile, bt, v
 
     Per channel, the padded rows the chunk's tiles read are built once (pitch
     tile * (tw_n + 1)), then split by column phase (column tile * u + p to phase p,
-    position u; float32 by passes of _split_pairs over all the rows at once, as LLVM
+    position u; float32 by passes of split_pairs over all the rows at once, as LLVM
     compiles strided loads to gathers): patch column j of a run of tiles is then
     phase j % tile from position j // tile on, at unit stride.  Blocks of
     NUMBA_BLOCK tiles are copied from there into a work array and transformed by
@@ -143,11 +143,11 @@ def _input_transform(x, c0, map_h, map_w, t0, tw_n, tiles_per_image, tile, bt, v
                 else:
                     _padded_row(plane[ri], map_w, lo, hi, shift, prow)
         if split and tile == 4:
-            _split_pairs(rows, halves[0], halves[1], rows.shape[0] // 2)
-            _split_pairs(halves[0], phases[0], phases[2], rows.shape[0] // 4)
-            _split_pairs(halves[1], phases[1], phases[3], rows.shape[0] // 4)
+            split_pairs(rows, halves[0], halves[1], rows.shape[0] // 2)
+            split_pairs(halves[0], phases[0], phases[2], rows.shape[0] // 4)
+            split_pairs(halves[1], phases[1], phases[3], rows.shape[0] // 4)
         elif split:
-            _split_pairs(rows, phases[0], phases[1], rows.shape[0] // 2)
+            split_pairs(rows, phases[0], phases[1], rows.shape[0] // 2)
         else:
             for p in range(tile):
                 src, dst = rows[p:], phases[p]
