@@ -183,11 +183,17 @@ def _pool_rows(x, rs, rn, cs, cn, step_h, step_w, is_max, inv_div, threads, y):
                     _taps_pass(buf[first:], wide, count, taps, step_w, is_max, spare)
                 elif x.itemsize == 4:
                     split_pairs(buf, halves[0], halves[1], count + slack // 2 - 1)
-                    # tap b reads the half of parity first + b * step_w from its offset
-                    cur, other = (wide, spare) if taps % 2 == 1 or not is_max else (spare, wide)
-                    at = first
-                    cur[:count] = halves[at % 2, at // 2:at // 2 + count]
-                    for b in range(1, taps):
+                    # tap b reads the half of parity first + b * step_w from its offset;
+                    # a max folds as _taps_pass does, the last pass writing wide
+                    at, at1 = first, first + step_w
+                    fold = is_max and taps > 1
+                    cur, other = (spare, wide) if fold and taps % 2 == 1 else (wide, spare)
+                    if fold:
+                        _max_to(halves[at % 2, at // 2:at // 2 + count],
+                                halves[at1 % 2, at1 // 2:at1 // 2 + count], cur[:count])
+                    else:
+                        cur[:count] = halves[at % 2, at // 2:at // 2 + count]
+                    for b in range(2 if fold else 1, taps):
                         at = first + b * step_w
                         half = halves[at % 2, at // 2:at // 2 + count]
                         if is_max:
