@@ -63,6 +63,8 @@ def test_max_pool_matches_reference_exactly(case, backend, dtype, rng):
     np.testing.assert_array_equal(y, ry)
     np.testing.assert_array_equal(idx, ridx)
     assert y.dtype == dtype and idx.dtype == np.int64
+    # without indices the kernels take their faster values-only paths
+    np.testing.assert_array_equal(fastconv.max_pool2d(x, **kwargs, backend=backend), ry)
     gy = make_data(y.shape, dtype, rng, integer=True)
     expected = reference.max_pool2d_backward(gy, x, **kwargs)
     np.testing.assert_array_equal(fastconv.max_pool2d_backward(gy, x, **kwargs, backend=backend), expected)
