@@ -39,6 +39,11 @@ POOL_CASES = [
     ("wide_tall_window", (1, 1, 140, 40), {"kernel_size": (70, 3), "stride": (1, 2)}),  # > 64 covering rows
     # clipped windows that do not advance: both outputs of a row read column 0
     ("windows_not_advancing", (2, 3, 4, 1), {"kernel_size": (1, 2), "stride": 1, "padding": (0, 1)}),
+    # planes across vector lanes: outputs fewer than a vector's lanes; planes of fewer
+    # elements than float32's 8 lanes (float64's 4 still take the lanes); uncovered cells
+    ("lanes_tiny_outputs", (2, 9, 5, 6), {"kernel_size": 3, "stride": 2}),
+    ("lanes_short_planes", (3, 5, 2, 3), {"kernel_size": 2, "stride": 1, "padding": (0, 1)}),
+    ("lanes_uncovered", (1, 19, 7, 9), {"kernel_size": 2, "stride": 3, "ceil_mode": True}),
 ]
 DILATED_CASES = [
     ("dilation", (1, 3, 12, 11), {"kernel_size": 3, "stride": 2, "dilation": (2, 3), "padding": 1}),
@@ -130,6 +135,24 @@ def test_global_pooling_of_large_planes_with_nan_and_inf(backend, dtype, rng):
         bound = error_bound(99, dtype, reference.avg_pool2d(np.abs(np.where(np.isfinite(x), x, 0)), **kwargs))
         assert_within(y[finite], reference.avg_pool2d(x, **kwargs)[finite], bound[finite], "global avg")
     assert np.isnan(fastconv.max_pool2d(x, (9, 11), backend=backend)[[0, 0, 1], [0, 1, 2]]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_many_small_planes_with_nan_and_inf(backend, dtype, rng):
+    """Planes pooled a group at a time across vector lanes (C) find out per group
+    whether a NaN is present: groups with NaN or infinities in some planes, and
+    groups with none."""
+    x = rng.standard_normal((2, 11, 7, 9)).astype(dtype)
+    x[0, 1, 3, 4] = x[1, 9, 6, 8] = x[1, 10, 0, 0] = np.nan
+    x[0, 2, 0, 0], x[1, 3, 5, 5] = np.inf, -np.inf
+    for kwargs in ({"kernel_size": 3, "stride": 1, "padding": 1}, {"kernel_size": 3, "stride": 2, "ceil_mode": True}):
+        np.testing.assert_array_equal(fastconv.max_pool2d(x, **kwargs, backend=backend), reference.max_pool2d(x, **kwargs))
+        y, expected = fastconv.avg_pool2d(x, **kwargs, backend=backend), reference.avg_pool2d(x, **kwargs)
+        finite = np.isfinite(expected)
+        np.testing.assert_array_equal(y[~finite], expected[~finite])  # NaN, +-inf
+        bound = error_bound(9, dtype, reference.avg_pool2d(np.abs(np.where(np.isfinite(x), x, 0)), **kwargs))
+        assert_within(y[finite], expected[finite], bound[finite], "avg with NaN elsewhere")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
