@@ -8,7 +8,10 @@ output forward; grad_output, int64 indices for max, and grad_input backward) and
 its fraction of the bandwidth of ``np.copyto`` of a 256 MiB array measured in
 the same run (counted as read + write).  Average pooling excludes padding
 (PyTorch: count_include_pad=False) so both sides compute the same values.
-Candidates are timed in turn within each repetition; figures are medians.
+Each candidate is timed in a block of its own, warmed up, with a rest after
+PyTorch, as the benchmark harness does (``block_times``): timed in turn, a
+fastconv call right after PyTorch's ran up to 2x slower on small layers while
+PyTorch's OpenMP threads spun on the two cores.  Figures are medians.
 """
 from __future__ import annotations
 
@@ -18,9 +21,9 @@ import torch
 import torch.nn.functional as F
 
 import fastconv
-from fastconv.bench.timing import interleaved_medians
 from fastconv.bench.benchdnn import read_pool_file
-from fastconv.bench.harness import copy_bandwidth
+from fastconv.bench.harness import BLAS_PARK_SECONDS, copy_bandwidth
+from fastconv.bench.timing import block_times
 
 OPS = ("max_fwd", "max_bwd", "avg_fwd", "avg_bwd")
 
@@ -85,7 +88,8 @@ def main():
                          "max_bwd": gy.nbytes + idx.nbytes + xc.nbytes, "avg_bwd": gy.nbytes + xc.nbytes}[op]
                 torch_fn, ours = calls(layer, op, x, gy, idx, backends)
                 candidates = {"torch": torch_fn, **ours}
-                med = interleaved_medians(candidates, args.repeats)
+                times = block_times(candidates, args.repeats, ("torch",), BLAS_PARK_SECONDS)
+                med = {name: float(np.median(t)) for name, t in times.items()}
                 line = f"{op:8s} {layer.name[:34]:34s} {moved / 1e6:6.1f} {moved / med['torch'] / 1e9:10.1f}"
                 for b in backends:
                     gbs = moved / med[b] / 1e9
