@@ -116,6 +116,37 @@ def test_harness_restores_the_thread_counts():
         assert torch.get_num_threads() == torch_before
 
 
+def test_block_times_warms_each_candidate_up_for_the_warmup_time(monkeypatch):
+    """A block calls its candidate until the warm-up time has passed (once for a
+    slow one), then times exactly ``repeats`` calls; rests follow only the names
+    given.  On a fake clock: each call advances it by the candidate's cost."""
+    from fastconv.bench import timing
+
+    class FakeTime:
+        now, slept = 0.0, []
+
+        def perf_counter(self):
+            return self.now
+
+        def sleep(self, seconds):
+            self.slept.append(seconds)
+
+    clock, calls = FakeTime(), {"fast": 0, "slow": 0}
+    monkeypatch.setattr(timing, "time", clock)
+
+    def candidate(name, cost):
+        def call():
+            calls[name] += 1
+            clock.now += cost
+        return call
+
+    times = timing.block_times({"fast": candidate("fast", 1 / 64), "slow": candidate("slow", 1 / 4)}, 3,
+                               pause_after=("fast",), pause=0.3, warmup=4 / 64)
+    assert calls == {"fast": 4 + 3, "slow": 1 + 3}
+    assert times == {"fast": [1 / 64] * 3, "slow": [1 / 4] * 3}
+    assert clock.slept == [0.3]
+
+
 def test_cli_bench_writes_json(tmp_path):
     out = tmp_path / "rows.json"
     result = subprocess.run(
