@@ -8,10 +8,12 @@ output forward; grad_output, int64 indices for max, and grad_input backward) and
 its fraction of the bandwidth of ``np.copyto`` of a 256 MiB array measured in
 the same run (counted as read + write).  Average pooling excludes padding
 (PyTorch: count_include_pad=False) so both sides compute the same values.
-Each candidate is timed in a block of its own, warmed up, with a rest after
+Each candidate is timed in blocks of its own, warmed up, with a rest after
 PyTorch, as the benchmark harness does (``block_times``): timed in turn, a
 fastconv call right after PyTorch's ran up to 2x slower on small layers while
-PyTorch's OpenMP threads spun on the two cores.  Figures are medians.
+PyTorch's OpenMP threads spun on the two cores.  The blocks go round the
+candidates ``--rounds`` times, so that a burst of load on a shared machine falls
+on all of them; figures are medians over all the timed calls.
 """
 from __future__ import annotations
 
@@ -65,14 +67,15 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ops", default=",".join(OPS))
     parser.add_argument("--backends", default="c,numba")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per block")
+    parser.add_argument("--rounds", type=int, default=3, help="blocks of each candidate, in turn")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     fastconv.set_num_threads(args.threads)
     backends = args.backends.split(",")
     copy = copy_bandwidth(args.repeats)
     print(f"# mb={args.mb} float32 threads={args.threads} torch {torch.__version__} "
-          f"np.copyto {copy:.1f} GB/s  median of {args.repeats}")
+          f"np.copyto {copy:.1f} GB/s  median of {args.rounds} x {args.repeats}")
     print(f"{'op':8s} {'layer':34s} {'MB':>6s} {'torch GB/s':>10s}" +
           "".join(f" {b + ' GB/s':>10s} {'%copy':>6s} {'x torch':>7s}" for b in backends))
     ratios, fractions = {}, {}
@@ -88,7 +91,10 @@ def main():
                          "max_bwd": gy.nbytes + idx.nbytes + xc.nbytes, "avg_bwd": gy.nbytes + xc.nbytes}[op]
                 torch_fn, ours = calls(layer, op, x, gy, idx, backends)
                 candidates = {"torch": torch_fn, **ours}
-                times = block_times(candidates, args.repeats, ("torch",), BLAS_PARK_SECONDS)
+                times = {name: [] for name in candidates}
+                for _ in range(args.rounds):
+                    for name, t in block_times(candidates, args.repeats, ("torch",), BLAS_PARK_SECONDS).items():
+                        times[name] += t
                 med = {name: float(np.median(t)) for name, t in times.items()}
                 line = f"{op:8s} {layer.name[:34]:34s} {moved / 1e6:6.1f} {moved / med['torch'] / 1e9:10.1f}"
                 for b in backends:
