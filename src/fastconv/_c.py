@@ -31,14 +31,24 @@ def check(status):
     raise RuntimeError(f"fastconv: C kernel reported status {status} (inconsistent arguments)")
 
 
+# cffi's view of a contiguous array's buffer costs a seventh of NumPy's ctypes
+# attribute (0.35 us against 2.4), which per pooling call on small planes was a
+# quarter of the Python-side time
+_BUFFERS = {np.dtype(np.float32): "float[]", np.dtype(np.float64): "double[]"}
+
+
 def _ptr(array):
+    """A pointer to array's first element (float32 or float64, any strides)."""
     if array is None:
         return ffi.NULL
+    if array.flags.c_contiguous and array.size:
+        return ffi.from_buffer(_BUFFERS[array.dtype], array)
     return ffi.cast(_CTYPES[array.dtype], array.ctypes.data)
 
 
 def _i64(array):
-    return ffi.cast("int64_t *", array.ctypes.data)
+    """A pointer to the first element of a contiguous int64 array."""
+    return ffi.from_buffer("int64_t[]", array)
 
 
 def _geom(p):
