@@ -45,7 +45,7 @@ POOL_CASES = [
     ("lanes_short_planes", (3, 5, 2, 3), {"kernel_size": 2, "stride": 1, "padding": (0, 1)}),
     ("lanes_uncovered", (1, 19, 7, 9), {"kernel_size": 2, "stride": 3, "ceil_mode": True}),
     # planes too big for one buffer: bands of output rows, the last one short
-    ("lanes_bands", (2, 5, 150, 131), {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),
+    ("lanes_bands", (1, 9, 100, 80), {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),
 ]
 DILATED_CASES = [
     ("dilation", (1, 3, 12, 11), {"kernel_size": 3, "stride": 2, "dilation": (2, 3), "padding": 1}),
