@@ -3,7 +3,7 @@
 The same table-driven windows as csrc/pool/pool_impl.inc (see PoolParams).
 Values-only max and every average take one of three paths: a window over the
 whole plane as one flat reduction (_pool_global); small planes whose
-windows are one row and one column apart (stride-1 pooling) through a padded
+windows are 1 or 2 rows and columns apart (stride 1 or 2) through a padded
 copy, one flat pass per tap over the whole output frame (_pool_padded); the rest
 in blocks of output rows (the window's input rows combined into a row buffer,
 then flat passes over the block's columns: _pool_rows).  Max with
@@ -106,38 +106,46 @@ def _max_to(a, b, out):
 
 @jit()
 def _taps_pass(src, dst, n, taps, step, is_max, spare):
-    """dst[q] = reduce over b < taps of src[q + b * step], q < n, in scan order (a max
-    takes NaN and keeps the first of ties).  Up to three taps in one pass; further
-    taps fold in one pass each, a max alternating between dst and spare (n
-    elements) so that no pass is in place (_max_to).  Offsets are unsigned: Numba
-    wraps a negative signed index around, and that check, on any index but a bare
-    loop counter, stops LLVM vectorizing the loop (measured: a three-tap sum over
-    100 000 floats 83 us signed, 14 us unsigned)."""
-    m, s = U(n), U(step)
-    s2 = s + s
+    """dst[q] = reduce over b < taps of src[q + b * step], q < n (_taps_at)."""
+    _taps_at(src, U(step) * np.arange(taps).astype(U), dst, n, is_max, spare)
+
+
+@jit()
+def _taps_at(src, offsets, dst, n, is_max, spare):
+    """dst[q] = reduce over taps b of src[q + offsets[b]], q < n, in the order of the
+    taps (a max takes NaN and keeps the first of ties).  Up to three taps in one
+    pass; further taps fold in one pass each, a max alternating between dst and
+    spare (n elements) so that no pass is in place (_max_to).  Offsets are
+    unsigned: Numba wraps a negative signed index around, and that check, on any
+    index but a bare loop counter, stops LLVM vectorizing the loop (measured: a
+    three-tap sum over 100 000 floats 83 us signed, 14 us unsigned)."""
+    m, taps = U(n), offsets.shape[0]
+    s0 = offsets[0]
+    s1 = offsets[min(1, taps - 1)]
+    s2 = offsets[min(2, taps - 1)]
     first = min(taps, 3)
     cur, other = (dst, spare) if not is_max or (taps - first) % 2 == 0 else (spare, dst)
     if first == 1:
         for q in range(m):
-            cur[q] = src[q]
+            cur[q] = src[q + s0]
     elif first == 2 and is_max:
         for q in range(m):
-            a, v = src[q], src[q + s]
+            a, v = src[q + s0], src[q + s1]
             cur[q] = v if (v > a) | (v != v) else a
     elif first == 2:
         for q in range(m):
-            cur[q] = src[q] + src[q + s]
+            cur[q] = src[q + s0] + src[q + s1]
     elif is_max:
         for q in range(m):
-            a, v = src[q], src[q + s]
+            a, v = src[q + s0], src[q + s1]
             a = v if (v > a) | (v != v) else a
             v = src[q + s2]
             cur[q] = v if (v > a) | (v != v) else a
     else:
         for q in range(m):
-            cur[q] = src[q] + src[q + s] + src[q + s2]
+            cur[q] = src[q + s0] + src[q + s1] + src[q + s2]
     for b in range(3, taps):
-        at = U(b) * s
+        at = offsets[b]
         if is_max:
             for q in range(m):
                 a, v = cur[q], src[q + at]
@@ -146,6 +154,17 @@ def _taps_pass(src, dst, n, taps, step, is_max, spare):
         else:
             for q in range(m):
                 cur[q] += src[q + at]
+
+
+@jit()
+def _split_pairs_any(src, even, odd, m):
+    """even[q], odd[q] = src[2 * q], src[2 * q + 1], q < m (split_pairs for float32)."""
+    if src.itemsize == 4:
+        split_pairs(src, even, odd, m)
+        return
+    for q in range(U(m)):
+        even[q] = src[U(2) * q]
+        odd[q] = src[U(2) * q + U(1)]
 
 
 ROW_BLOCK = 64  # output rows per vertical pass
@@ -264,21 +283,31 @@ def _pool_rows(x, rs, rn, cs, cn, step_h, step_w, is_max, inv_div, threads, y):
 
 
 @jit(parallel=True)
-def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, pre, post, threads, y):
-    """Windows one row and one column apart, as C's padded path: groups of planes
-    copied into frames stacked one above the other, bordered by the identity (-inf,
-    or 0 for sums; written once per thread, as it is the same for every plane); then
-    the window's rows are combined as flat passes over the whole stack, then its
-    columns, so the loops are long and vectorize however small the planes; each
-    frame's rows are then cut to ow.  Sums are scaled per input cell by pre on the
-    way in and per output by post on the way out, each unless empty.  Each of the
-    threads takes a run of groups.  The copies index whole planes and frames with
-    unsigned offsets (see _taps_pass), not slices: a slice per row costs more
-    than its row on 7-28 wide planes."""
+def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, stride_h, stride_w, group, step_h, step_w, is_max, pre, post,
+                 threads, y):
+    """Uniform windows (output i's taps at lo + i * stride + a * step, clipped),
+    strides 1 or 2, as C's padded path: groups of planes copied into frames
+    bordered by the identity (-inf, or 0 for sums; written once per thread, as it
+    is the same for every plane), then the window's rows combined as flat passes
+    over all the group's frames, then its columns, so the loops are long and
+    vectorize however small the planes; outputs are cut from the result.  For
+    stride 2 the frames' rows go by parity into two stacks (row r at r // 2 of
+    stack r % 2), so that output row i's taps are rows of a stack one apart, and
+    the combined rows are split into their even and odd columns (split_pairs;
+    frame rows have an even length), so that its column taps are too: every pass
+    is at unit stride, each frame giving fr rows of outputs of which oh are kept.
+    Sums are scaled per input cell by pre on the way in and per output by post on
+    the way out, each unless empty.  Each of the threads takes a run of groups.
+    The copies index whole planes and frames with unsigned offsets (see
+    _taps_at), not slices: a slice per row costs more than its row on 7-28 wide
+    planes."""
     n_batch, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
-    ph, pw = oh + (taps_h - 1) * step_h, ow + (taps_w - 1) * step_w
-    fsize = ph * pw
+    ph = (oh - 1) * stride_h + (taps_h - 1) * step_h + 1  # frame rows and columns read
+    pw = (ow - 1) * stride_w + (taps_w - 1) * step_w + 1
+    pw += pw % stride_w
+    fr = (ph + stride_h - 1) // stride_h  # rows of each frame in a stack; output rows computed
+    opitch = pw // stride_w  # outputs computed per output row
     c0 = min(max(-lo_c, 0), pw)
     c1 = max(min(w - lo_c, pw), c0)
     r0 = min(max(-lo_r, 0), ph)
@@ -289,33 +318,53 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, group, step_h, step_w, is_max, p
     scale_out = post.ravel()
     group = max(1, min(group, (planes + threads - 1) // threads))  # a share for every thread
     groups = (planes + group - 1) // group
+    # taps as offsets into the stacks, and into the column halves (past the reach
+    # of the last frame's computed outputs, the buffers hold a margin)
+    reach_w = (taps_w - 1) * step_w
+    half_len = group * fr * opitch + reach_w // 2 + 1
+    cols_len = group * fr * pw + reach_w + 2
+    stack = group * fr * pw + ((taps_h - 1) * step_h // stride_h) * pw + reach_w + 2
+    row_taps = np.empty(taps_h, dtype=U)
+    for a in range(taps_h):
+        at = a * step_h
+        row_taps[a] = U((at % stride_h) * stack + (at // stride_h) * pw)
+    col_taps = np.empty(taps_w, dtype=U)
+    for b in range(taps_w):
+        at = b * step_w
+        col_taps[b] = U(at if stride_w == 1 else (at % 2) * half_len + at // 2)
     for t in prange(threads):
-        pad = np.full(group * fsize, -np.inf if is_max else 0.0, dtype=x.dtype)
-        cols = np.empty(group * fsize, dtype=x.dtype)
-        frames = np.empty(group * fsize, dtype=x.dtype)
-        spare = np.empty(group * fsize, dtype=x.dtype)
+        pad = np.full(stride_h * stack, -np.inf if is_max else 0.0, dtype=x.dtype)
+        cols = np.empty(cols_len, dtype=x.dtype)
+        halves = np.empty(2 * half_len if stride_w == 2 else 0, dtype=x.dtype)
+        frames = np.empty(group * fr * opitch, dtype=x.dtype)
+        spare = np.empty(cols_len, dtype=x.dtype)
         for gi in range(groups * t // threads, groups * (t + 1) // threads):
             p0 = gi * group
             count = min(group, planes - p0)
             for kk in range(count):
                 plane = x[(p0 + kk) // c, (p0 + kk) % c]
-                at = U(kk * fsize + r0 * pw + c0)
-                for r in range(U(r1 - r0)):
-                    row, to = row0 + r, at + r * U(pw)
+                for r in range(r0, r1):
+                    to = U((r % stride_h) * stack + (kk * fr + r // stride_h) * pw + c0)
+                    row = row0 + U(r - r0)
                     if pre.shape[0] > 0:
                         for q in range(U(c1 - c0)):
                             pad[to + q] = plane[row, col0 + q] * pre[row, col0 + q]
                     else:
                         for q in range(U(c1 - c0)):
                             pad[to + q] = plane[row, col0 + q]
-            length = ((count - 1) * ph + oh - 1) * pw + ow
-            ncols = length + (taps_w - 1) * step_w
-            _taps_pass(pad, cols, ncols, taps_h, step_h * pw, is_max, spare)
-            _taps_pass(cols, frames, length, taps_w, step_w, is_max, spare)
+            computed = count * fr * opitch
+            if stride_w == 1:
+                _taps_at(pad, row_taps, cols, computed + reach_w, is_max, spare)
+                _taps_at(cols, col_taps, frames, computed, is_max, spare)
+            else:
+                split = computed + reach_w // 2 + 1
+                _taps_at(pad, row_taps, cols, 2 * split, is_max, spare)
+                _split_pairs_any(cols, halves[:half_len], halves[half_len:], split)
+                _taps_at(halves, col_taps, frames, computed, is_max, spare)
             for kk in range(count):
                 dst = y_planes[p0 + kk]
                 for i in range(U(oh)):
-                    at, to = U(kk * fsize) + i * U(pw), i * U(ow)
+                    at, to = (U(kk * fr) + i) * U(opitch), i * U(ow)
                     if post.shape[0] > 0:
                         for j in range(U(ow)):
                             dst[to + j] = frames[at + j] * scale_out[to + j]
@@ -419,9 +468,11 @@ def _pool_global(x, is_max, inv, threads, y):
     plane size) and (planes,); one flat reduction per plane, sixteen lanes at a
     time (a loop over a fixed-size block, which LLVM vectorizes whatever the plane
     size, where it does not vectorize a NaN-taking max reduction at all, nor a sum
-    shorter than its 64-element unrolled vector loop), the lanes and the tail then
-    reduced as a plain max with a NaN flag, or a sum.  Each of the threads takes a
-    run of planes."""
+    shorter than its 64-element unrolled vector loop), then the lanes reduced (a
+    max halving them pairwise down to one, also vector operations: 1.1-1.3x faster
+    than a scalar pass with a NaN flag on 7x7 planes, where a sum gained nothing),
+    then the tail.  A max takes NaN at every step, so a NaN anywhere reaches the
+    result.  Each of the threads takes a run of planes."""
     planes, size = x.shape
     nb = size // 16
     for t in prange(threads):
@@ -432,32 +483,34 @@ def _pool_global(x, is_max, inv, threads, y):
             if nb > 0:
                 for lane in range(16):
                     lanes[lane] = row[lane]
-                for bi in range(1, nb):
-                    at = bi * 16
-                    if is_max:  # alternating with spare: not in place (_max_to)
-                        for lane in range(16):
-                            v, m = row[at + lane], lanes[lane]
-                            spare[lane] = v if (v > m) | (v != v) else m
-                        lanes, spare = spare, lanes
-                    else:
-                        for lane in range(16):
-                            lanes[lane] += row[at + lane]
             else:
                 lanes[:] = -np.inf if is_max else 0
+            for bi in range(1, nb):
+                at = U(bi * 16)
+                if is_max:  # alternating with spare: not in place (_max_to)
+                    for lane in range(U(16)):
+                        v, m = row[at + lane], lanes[lane]
+                        spare[lane] = v if (v > m) | (v != v) else m
+                    lanes, spare = spare, lanes
+                else:
+                    for lane in range(U(16)):
+                        lanes[lane] += row[at + lane]
             if is_max:
-                best, nan = lanes[0], False
-                for lane in range(16):
-                    nan |= lanes[lane] != lanes[lane]
-                    best = max(best, lanes[lane])
-                for q in range(nb * 16, size):
-                    nan |= row[q] != row[q]
-                    best = max(best, row[q])
-                y[p] = np.nan if nan else best
+                for width in (U(8), U(4), U(2), U(1)):
+                    for lane in range(width):
+                        v, m = lanes[lane + width], lanes[lane]
+                        spare[lane] = v if (v > m) | (v != v) else m
+                    lanes, spare = spare, lanes
+                best = lanes[0]
             else:
-                total = lanes.sum()
-                for q in range(nb * 16, size):
-                    total += row[q]
-                y[p] = total * inv
+                best = lanes.sum()
+            for q in range(U(nb * 16), U(size)):
+                v = row[q]
+                if is_max:
+                    best = v if (v > best) | (v != v) else best
+                else:
+                    best += v
+            y[p] = best if is_max else best * inv
 
 
 @jit(parallel=True)
@@ -522,10 +575,10 @@ def _uniform(start, count, step, size, stride=1):
 
 
 def _padded_plan(p):
-    """(lo_r, lo_c, taps_h, taps_w, planes per group) for _pool_padded, or None if it
-    does not apply."""
+    """(lo_r, lo_c, taps_h, taps_w, stride_h, stride_w, planes per group) for
+    _pool_padded, or None if it does not apply."""
     plan = _padded_plan_of(p.row_start, p.row_count, p.col_start, p.col_count, p.step_h, p.step_w, p.h, p.w)
-    return plan if plan[4] > 0 else None
+    return plan if plan[-1] > 0 else None
 
 
 @jit()
@@ -534,15 +587,18 @@ def _padded_plan_of(row_start, row_count, col_start, col_count, step_h, step_w, 
     planes per group when it does not apply (compiled: in Python these checks
     cost more than the kernel on small arrays)."""
     oh, ow = row_start.shape[0], col_start.shape[0]
-    rows_ok, lo_r, taps_h = _uniform(row_start, row_count, step_h, h)
-    cols_ok, lo_c, taps_w = _uniform(col_start, col_count, step_w, w)
+    stride_h, stride_w = _interior(row_start, row_count)[2], _interior(col_start, col_count)[2]
+    if not (1 <= stride_h <= 2 and 1 <= stride_w <= 2):
+        return 0, 0, 0, 0, 0, 0, 0
+    rows_ok, lo_r, taps_h = _uniform(row_start, row_count, step_h, h, stride_h)
+    cols_ok, lo_c, taps_w = _uniform(col_start, col_count, step_w, w, stride_w)
     if not (rows_ok and cols_ok):
-        return 0, 0, 0, 0, 0
-    ph, pw = oh + (taps_h - 1) * step_h, ow + (taps_w - 1) * step_w
+        return 0, 0, 0, 0, 0, 0, 0
+    ph, pw = (oh - 1) * stride_h + (taps_h - 1) * step_h + 1, (ow - 1) * stride_w + (taps_w - 1) * step_w + 1
     # too big for L1, or too few outputs for flat passes to pay (global pooling)
     if 3 * ph * pw > PAD_LIMIT or (oh - 1) * pw + ow < 32:
-        return 0, 0, 0, 0, 0
-    return lo_r, lo_c, taps_h, taps_w, PAD_LIMIT // (3 * ph * pw)
+        return 0, 0, 0, 0, 0, 0, 0
+    return lo_r, lo_c, taps_h, taps_w, stride_h, stride_w, PAD_LIMIT // (3 * ph * pw)
 
 
 @jit()
@@ -616,8 +672,8 @@ def avgpool2d_bwd_direct(p, gy, inv_div, gx):
     if rows[0] and cols[0] and (p.step_h, p.step_w) == (1, 1):
         plan = _padded_plan_of(*rows[1:], *cols[1:], 1, 1, p.oh, p.ow)
     else:
-        plan = (0, 0, 0, 0, 0)  # as _padded_plan_of's "does not apply"
-    if plan[4] > 0:
+        plan = (0, 0, 0, 0, 0, 0, 0)  # as _padded_plan_of's "does not apply"
+    if plan[-1] > 0:
         _pool_padded(gy, *plan, 1, 1, False, inv_div, _NO_SCALE, numba.get_num_threads(), gx)
         return
     if rows[0] and p.step_h == 1 and p.w >= BY_ROWS_MIN_WIDTH and rows[2].max() <= ROW_BLOCK:
