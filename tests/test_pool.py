@@ -46,6 +46,10 @@ POOL_CASES = [
     ("lanes_uncovered", (1, 19, 7, 9), {"kernel_size": 2, "stride": 3, "ceil_mode": True}),
     # planes too big for one buffer: bands of output rows, the last one short
     ("lanes_bands", (1, 9, 100, 80), {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),
+    # output the input's size (Numba's flat passes and their clipped rows and columns):
+    # many planes to a group, and padding on one side of the columns only
+    ("same_many_planes", (3, 37, 7, 7), {"kernel_size": 3, "stride": 1, "padding": 1}),
+    ("same_asym", (2, 5, 9, 10), {"kernel_size": (3, 2), "stride": 1, "padding": (1, 1, 0, 1)}),
 ]
 DILATED_CASES = [
     ("dilation", (1, 3, 12, 11), {"kernel_size": 3, "stride": 2, "dilation": (2, 3), "padding": 1}),

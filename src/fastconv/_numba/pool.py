@@ -2,14 +2,16 @@
 
 The same table-driven windows as csrc/pool/pool_impl.inc (see PoolParams).
 Values-only max and every average take one of three paths: a window over the
-whole plane as one flat reduction (_pool_global); small planes whose
+whole plane as one flat reduction (_pool_global); stride-1 windows whose
+output is the input's size as flat passes straight from x into y, the cells of
+clipped windows then recomputed (_pool_same); small planes whose
 windows are 1 or 2 rows and columns apart (stride 1 or 2) through a padded
 copy, one flat pass per tap over the whole output frame (_pool_padded); the rest
 in blocks of output rows (the window's input rows combined into a row buffer,
 then flat passes over the block's columns: _pool_rows).  Max with
 indices scans each window in order, as ties and NaNs require.  The average's
 gradient is a fill for global pooling, a sum pooling of the scaled gradient
-through the padded path for stride-1 windows, by input rows on wide planes
+through the flat or padded path for stride-1 windows, by input rows on wide planes
 (_avg_bwd_by_rows), else spread output row by output row (_avg_bwd).  Each
 plane stays on one thread, so overlapping windows' gradients never race.
 """
@@ -373,6 +375,113 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, stride_h, stride_w, group, step_
                             dst[to + j] = frames[at + j]
 
 
+@jit()
+def _combine(m, v, is_max):
+    """m combined with the next tap v: a max taking NaN and keeping m on ties, or a sum."""
+    if is_max:
+        return v if (v > m) | (v != v) else m
+    return m + v
+
+
+@jit()
+def _valid_taps(start, step, taps, size):
+    """(a0, a1): the taps a0 <= a < a1 of a window start + a * step that fall in [0, size)."""
+    a0, a1 = 0, taps
+    while a0 < a1 and start + a0 * step < 0:
+        a0 += 1
+    while a1 > a0 and start + (a1 - 1) * step >= size:
+        a1 -= 1
+    return a0, a1
+
+
+@jit()
+def _clipped(lo, reach, size):
+    """The outputs k < size whose window lo + k .. lo + k + reach leaves [0, size)."""
+    first = min(max(-lo, 0), size)
+    last = max(min(size - reach - lo, size), first)
+    return np.concatenate((np.arange(first), np.arange(last, size)))
+
+
+@jit(parallel=True)
+def _pool_same(x, h, w, lo_r, lo_c, taps_h, taps_w, step_h, step_w, is_max, pre, post, threads, y):
+    """Stride-1 windows whose output is the input's size (h x w, as 'same'
+    padding), x and y flat over contiguous planes: no frames and no copies.  A
+    group's planes are combined over the window's rows as one flat pass straight
+    from x, then over its columns as one flat pass straight into y; the cells
+    whose window is clipped by the padding (the first and last rows and columns
+    of each plane, where a flat pass reads a neighbouring plane or row) are then
+    recomputed from their clipped taps.  Sums are scaled per input cell by pre
+    (into a buffer first) and per output by post, each unless empty.  Each of the
+    threads takes a run of groups."""
+    hw = h * w
+    planes = x.shape[0] // hw
+    group = max(1, min(PAD_LIMIT // hw, (planes + threads - 1) // threads))
+    groups = (planes + group - 1) // group
+    reach_h, reach_w = (taps_h - 1) * step_h, (taps_w - 1) * step_w
+    row_taps = U(w * step_h) * np.arange(taps_h).astype(U)
+    col_taps = U(step_w) * np.arange(taps_w).astype(U)
+    pre_flat, post_flat = pre.ravel(), post.ravel()
+    clipped_rows, clipped_cols = _clipped(lo_r, reach_h, h), _clipped(lo_c, reach_w, w)
+    for t in prange(threads):
+        cols = np.empty(group * hw, dtype=x.dtype)
+        spare = np.empty(group * hw, dtype=x.dtype)
+        scaled = np.empty(group * hw if pre.shape[0] > 0 else 0, dtype=x.dtype)
+        for gi in range(groups * t // threads, groups * (t + 1) // threads):
+            p0 = gi * group
+            count = min(group, planes - p0)
+            n = count * hw
+            src = x[p0 * hw:p0 * hw + n]
+            if pre.shape[0] > 0:
+                for kk in range(count):
+                    at = U(kk * hw)
+                    for q in range(U(hw)):
+                        scaled[at + q] = src[at + q] * pre_flat[q]
+                src = scaled[:n]
+            out = y[p0 * hw:p0 * hw + n]
+            if n > reach_h * w:
+                _taps_at(src, row_taps, cols[-lo_r * w:], n - reach_h * w, is_max, spare)
+            for i in clipped_rows:  # rows whose window the padding clips: its valid taps, a0 <= a < a1
+                r = lo_r + i
+                a0, a1 = _valid_taps(r, step_h, taps_h, h)
+                if a0 == a1:  # (no window lies wholly in the padding: the parameters' check)
+                    continue
+                for kk in range(count):
+                    at, fr = U(kk * hw + i * w), U(kk * hw + (r + a0 * step_h) * w)
+                    for col in range(U(w)):
+                        cols[at + col] = src[fr + col]
+                    for a in range(a0 + 1, a1):
+                        fr = U(kk * hw + (r + a * step_h) * w)
+                        for col in range(U(w)):
+                            cols[at + col] = _combine(cols[at + col], src[fr + col], is_max)
+            if n > reach_w:
+                _taps_at(cols, col_taps, out[-lo_c:], n - reach_w, is_max, spare)
+            for j in clipped_cols:  # columns whose window the padding clips, down all rows
+                cj = lo_c + j
+                b0, b1 = _valid_taps(cj, step_w, taps_w, w)
+                if b0 == b1:
+                    continue
+                for row in range(U(count * h)):
+                    at = row * U(w)
+                    m = cols[at + U(cj + b0 * step_w)]
+                    for b in range(b0 + 1, b1):
+                        m = _combine(m, cols[at + U(cj + b * step_w)], is_max)
+                    out[at + U(j)] = m
+            if post.shape[0] > 0:
+                for kk in range(count):
+                    at = U(kk * hw)
+                    for q in range(U(hw)):
+                        out[at + q] = out[at + q] * post_flat[q]
+
+
+def _same_plan(p, x):
+    """(lo_r, lo_c, taps_h, taps_w) for _pool_same, or None if it does not apply."""
+    if (p.oh, p.ow) != (p.h, p.w) or not x.flags.c_contiguous or p.h * p.w > PAD_LIMIT:
+        return None
+    rows_ok, lo_r, taps_h = _uniform(p.row_start, p.row_count, p.step_h, p.h)
+    cols_ok, lo_c, taps_w = _uniform(p.col_start, p.col_count, p.step_w, p.w)
+    return (lo_r, lo_c, taps_h, taps_w) if rows_ok and cols_ok else None
+
+
 BY_ROWS_MIN_WIDTH = 24  # narrower planes take _avg_bwd: per-plane setup outweighs the gain (28 wide gains, 14 loses)
 
 
@@ -633,6 +742,9 @@ def maxpool2d_fwd_direct(p, x, y, idx):
     plan = _padded_plan(p) if idx is None else None
     if idx is None and _is_global(p, x):
         _pool_global(x.reshape(p.n * p.c, -1), True, 1.0, numba.get_num_threads(), y.reshape(-1))
+    elif idx is None and (same := _same_plan(p, x)) is not None:
+        _pool_same(x.reshape(-1), p.h, p.w, *same, p.step_h, p.step_w, True, _NO_SCALE, _NO_SCALE,
+                   numba.get_num_threads(), y.reshape(-1))
     elif plan is not None:
         _pool_padded(x, *plan, p.step_h, p.step_w, True, _NO_SCALE, _NO_SCALE, numba.get_num_threads(), y)
     elif idx is None:
@@ -654,6 +766,9 @@ def avgpool2d_fwd_direct(p, x, inv_div, y):
     plan = _padded_plan(p)
     if _is_global(p, x):
         _pool_global(x.reshape(p.n * p.c, -1), False, float(inv_div[0, 0]), numba.get_num_threads(), y.reshape(-1))
+    elif (same := _same_plan(p, x)) is not None:
+        _pool_same(x.reshape(-1), p.h, p.w, *same, p.step_h, p.step_w, False, _NO_SCALE, inv_div,
+                   numba.get_num_threads(), y.reshape(-1))
     elif plan is not None:
         _pool_padded(x, *plan, p.step_h, p.step_w, False, _NO_SCALE, inv_div, numba.get_num_threads(), y)
     else:
@@ -669,6 +784,13 @@ def avgpool2d_bwd_direct(p, gy, inv_div, gx):
         _fill_planes(gy.reshape(planes), float(inv_div[0, 0]), numba.get_num_threads(), gx.reshape(planes, -1))
         return
     rows, cols = _covering(p.row_start, p.row_count, p.h), _covering(p.col_start, p.col_count, p.w)
+    if rows[0] and cols[0] and (p.step_h, p.step_w, p.oh, p.ow) == (1, 1, p.h, p.w):
+        rows_ok, lo_r, taps_h = _uniform(*rows[1:], 1, p.oh)
+        cols_ok, lo_c, taps_w = _uniform(*cols[1:], 1, p.ow)
+        if rows_ok and cols_ok and p.h * p.w <= PAD_LIMIT:
+            _pool_same(gy.reshape(-1), p.oh, p.ow, lo_r, lo_c, taps_h, taps_w, 1, 1, False, inv_div, _NO_SCALE,
+                       numba.get_num_threads(), gx.reshape(-1))
+            return
     if rows[0] and cols[0] and (p.step_h, p.step_w) == (1, 1):
         plan = _padded_plan_of(*rows[1:], *cols[1:], 1, 1, p.oh, p.ow)
     else:
