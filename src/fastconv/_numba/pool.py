@@ -285,8 +285,8 @@ def _pool_rows(x, rs, rn, cs, cn, step_h, step_w, is_max, inv_div, threads, y):
 
 
 @jit(parallel=True)
-def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, stride_h, stride_w, group, step_h, step_w, is_max, pre, post,
-                 threads, y):
+def _pool_padded(x, at_r, at_c, up_h, up_w, taps_h, taps_w, stride_h, stride_w, group, step_h, step_w, is_max,
+                 pre, post, threads, y):
     """Uniform windows (output i's taps at lo + i * stride + a * step, clipped),
     strides 1 or 2, as C's padded path: groups of planes copied into frames
     bordered by the identity (-inf, or 0 for sums; written once per thread, as it
@@ -299,7 +299,12 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, stride_h, stride_w, group, step_
     frame rows have an even length), so that its column taps are too: every pass
     is at unit stride, each frame giving fr rows of outputs of which oh are kept.
     Sums are scaled per input cell by pre on the way in and per output by post on
-    the way out, each unless empty.  Each of the threads takes a run of groups.
+    the way out, each unless empty.  x's cell (i, j) goes to the frame's cell
+    (at_r + i * up_h, at_c + j * up_w), the rest staying the identity: output
+    (i, j)'s taps are frame cells (i * stride_h + a * step_h, j * stride_w + b *
+    step_w), so at = -lo and up = 1 pool x; up = the stride spreads the scaled
+    gradient of a strided average pooling (see avgpool2d_bwd_direct).  Each of
+    the threads takes a run of groups.
     The copies index whole planes and frames with unsigned offsets (see
     _taps_at), not slices: a slice per row costs more than its row on 7-28 wide
     planes."""
@@ -310,13 +315,10 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, stride_h, stride_w, group, step_
     pw += pw % stride_w
     fr = (ph + stride_h - 1) // stride_h  # rows of each frame in a stack; output rows computed
     opitch = pw // stride_w  # outputs computed per output row
-    c0 = min(max(-lo_c, 0), pw)
-    c1 = max(min(w - lo_c, pw), c0)
-    r0 = min(max(-lo_r, 0), ph)
-    r1 = max(min(h - lo_r, ph), r0)
+    i0, i1 = _placed(at_r, up_h, h, ph)  # x's rows and columns that land in the frame
+    j0, j1 = _placed(at_c, up_w, w, pw)
     planes = n_batch * c
     y_planes = y.reshape(planes, oh * ow)
-    row0, col0 = U(lo_r + r0), U(lo_c + c0)  # the first input row and column copied
     scale_out = post.ravel()
     group = max(1, min(group, (planes + threads - 1) // threads))  # a share for every thread
     groups = (planes + group - 1) // group
@@ -345,14 +347,21 @@ def _pool_padded(x, lo_r, lo_c, taps_h, taps_w, stride_h, stride_w, group, step_
             count = min(group, planes - p0)
             for kk in range(count):
                 plane = x[(p0 + kk) // c, (p0 + kk) % c]
-                for r in range(r0, r1):
-                    to = U((r % stride_h) * stack + (kk * fr + r // stride_h) * pw + c0)
-                    row = row0 + U(r - r0)
-                    if pre.shape[0] > 0:
-                        for q in range(U(c1 - c0)):
+                for i in range(i0, i1):
+                    f = at_r + i * up_h
+                    to = U((f % stride_h) * stack + (kk * fr + f // stride_h) * pw + at_c + j0 * up_w)
+                    row, col0 = U(i), U(j0)
+                    if up_w > 1 and pre.shape[0] > 0:
+                        for q in range(U(j1 - j0)):
+                            pad[to + q * U(up_w)] = plane[row, col0 + q] * pre[row, col0 + q]
+                    elif up_w > 1:
+                        for q in range(U(j1 - j0)):
+                            pad[to + q * U(up_w)] = plane[row, col0 + q]
+                    elif pre.shape[0] > 0:
+                        for q in range(U(j1 - j0)):
                             pad[to + q] = plane[row, col0 + q] * pre[row, col0 + q]
                     else:
-                        for q in range(U(c1 - c0)):
+                        for q in range(U(j1 - j0)):
                             pad[to + q] = plane[row, col0 + q]
             computed = count * fr * opitch
             if stride_w == 1:
@@ -683,9 +692,18 @@ def _uniform(start, count, step, size, stride=1):
     return True, lo, taps
 
 
+@jit()
+def _placed(at, up, size, frame):
+    """(k0, k1): the cells k0 <= k < k1 of [0, size) whose place at + k * up lies in [0, frame)."""
+    k0 = 0 if at >= 0 else (-at + up - 1) // up
+    k1 = 0 if at >= frame else (frame - 1 - at) // up + 1
+    k0, k1 = min(k0, size), min(k1, size)
+    return k0, max(k1, k0)
+
+
 def _padded_plan(p):
-    """(lo_r, lo_c, taps_h, taps_w, stride_h, stride_w, planes per group) for
-    _pool_padded, or None if it does not apply."""
+    """(at_r, at_c, up_h, up_w, taps_h, taps_w, stride_h, stride_w, planes per group)
+    for _pool_padded, or None if it does not apply."""
     plan = _padded_plan_of(p.row_start, p.row_count, p.col_start, p.col_count, p.step_h, p.step_w, p.h, p.w)
     return plan if plan[-1] > 0 else None
 
@@ -698,16 +716,37 @@ def _padded_plan_of(row_start, row_count, col_start, col_count, step_h, step_w, 
     oh, ow = row_start.shape[0], col_start.shape[0]
     stride_h, stride_w = _interior(row_start, row_count)[2], _interior(col_start, col_count)[2]
     if not (1 <= stride_h <= 2 and 1 <= stride_w <= 2):
-        return 0, 0, 0, 0, 0, 0, 0
+        return 0, 0, 0, 0, 0, 0, 0, 0, 0
     rows_ok, lo_r, taps_h = _uniform(row_start, row_count, step_h, h, stride_h)
     cols_ok, lo_c, taps_w = _uniform(col_start, col_count, step_w, w, stride_w)
     if not (rows_ok and cols_ok):
-        return 0, 0, 0, 0, 0, 0, 0
+        return 0, 0, 0, 0, 0, 0, 0, 0, 0
     ph, pw = (oh - 1) * stride_h + (taps_h - 1) * step_h + 1, (ow - 1) * stride_w + (taps_w - 1) * step_w + 1
     # too big for L1, or too few outputs for flat passes to pay (global pooling)
     if 3 * ph * pw > PAD_LIMIT or (oh - 1) * pw + ow < 32:
-        return 0, 0, 0, 0, 0, 0, 0
-    return lo_r, lo_c, taps_h, taps_w, stride_h, stride_w, PAD_LIMIT // (3 * ph * pw)
+        return 0, 0, 0, 0, 0, 0, 0, 0, 0
+    return -lo_r, -lo_c, 1, 1, taps_h, taps_w, stride_h, stride_w, PAD_LIMIT // (3 * ph * pw)
+
+
+@jit()
+def _spread_plan_of(row_start, row_count, col_start, col_count, step_h, step_w, h, w):
+    """_pool_padded's plan for the gradient of an average pooling whose windows are
+    uniform, of any stride (0 planes per group when it does not apply): cell r
+    gets the scaled gradients of the outputs i with r = lo + i * stride + a *
+    step for some tap a, which is a stride-1 sum pooling, taps a * step, of the
+    gradients spread to the windows' starts (output i at frame row lo + i *
+    stride + (taps - 1) * step, the frame's row 0 being the first window's reach
+    back from input row 0)."""
+    stride_h, stride_w = _interior(row_start, row_count)[2], _interior(col_start, col_count)[2]
+    if stride_h < 1 or stride_w < 1:
+        return 0, 0, 0, 0, 0, 0, 0, 0, 0
+    rows_ok, lo_r, taps_h = _uniform(row_start, row_count, step_h, h, stride_h)
+    cols_ok, lo_c, taps_w = _uniform(col_start, col_count, step_w, w, stride_w)
+    ph, pw = h + (taps_h - 1) * step_h, w + (taps_w - 1) * step_w
+    if not (rows_ok and cols_ok) or 3 * ph * pw > PAD_LIMIT or (h - 1) * pw + w < 32:
+        return 0, 0, 0, 0, 0, 0, 0, 0, 0
+    return (lo_r + (taps_h - 1) * step_h, lo_c + (taps_w - 1) * step_w, stride_h, stride_w, taps_h, taps_w, 1, 1,
+            PAD_LIMIT // (3 * ph * pw))
 
 
 @jit()
@@ -776,8 +815,9 @@ def avgpool2d_fwd_direct(p, x, inv_div, y):
 
 
 def avgpool2d_bwd_direct(p, gy, inv_div, gx):
-    """gx = each gy * inv_div spread over its window: for stride-1 windows, a sum
-    pooling of gy * inv_div over the windows of outputs that cover each cell."""
+    """gx = each gy * inv_div spread over its window: for uniform windows a sum
+    pooling of gy * inv_div over the windows of outputs that cover each cell
+    (_pool_same or, spread by the stride, _pool_padded)."""
     use_threads()
     if (p.oh, p.ow, p.step_h, p.step_w) == (1, 1, 1, 1) and (p.row_count[0], p.col_count[0]) == (p.h, p.w):
         planes = p.n * p.c  # global: each plane's share, broadcast
@@ -791,12 +831,9 @@ def avgpool2d_bwd_direct(p, gy, inv_div, gx):
             _pool_same(gy.reshape(-1), p.oh, p.ow, lo_r, lo_c, taps_h, taps_w, 1, 1, False, inv_div, _NO_SCALE,
                        numba.get_num_threads(), gx.reshape(-1))
             return
-    if rows[0] and cols[0] and (p.step_h, p.step_w) == (1, 1):
-        plan = _padded_plan_of(*rows[1:], *cols[1:], 1, 1, p.oh, p.ow)
-    else:
-        plan = (0, 0, 0, 0, 0, 0, 0)  # as _padded_plan_of's "does not apply"
+    plan = _spread_plan_of(p.row_start, p.row_count, p.col_start, p.col_count, p.step_h, p.step_w, p.h, p.w)
     if plan[-1] > 0:
-        _pool_padded(gy, *plan, 1, 1, False, inv_div, _NO_SCALE, numba.get_num_threads(), gx)
+        _pool_padded(gy, *plan, p.step_h, p.step_w, False, inv_div, _NO_SCALE, numba.get_num_threads(), gx)
         return
     if rows[0] and p.step_h == 1 and p.w >= BY_ROWS_MIN_WIDTH and rows[2].max() <= ROW_BLOCK:
         stride = _interior(p.col_start, p.col_count)[2]
