@@ -25,6 +25,7 @@ from .config import jit, prange, use_threads
 from .split import split_pairs
 
 PAD_LIMIT = 8192  # elements of a group's frames, column passes and outputs (as in C: about L1)
+PAD_MAX = 3 * 2 ** 15  # the most for one plane, which then goes alone (L2)
 _NO_SCALE = np.ones((0, 0))  # _pool_padded's pre or post scale: none
 
 
@@ -484,7 +485,7 @@ def _pool_same(x, h, w, lo_r, lo_c, taps_h, taps_w, step_h, step_w, is_max, pre,
 
 def _same_plan(p, x):
     """(lo_r, lo_c, taps_h, taps_w) for _pool_same, or None if it does not apply."""
-    if (p.oh, p.ow) != (p.h, p.w) or not x.flags.c_contiguous or p.h * p.w > PAD_LIMIT:
+    if (p.oh, p.ow) != (p.h, p.w) or not x.flags.c_contiguous or 3 * p.h * p.w > PAD_MAX:
         return None
     rows_ok, lo_r, taps_h = _uniform(p.row_start, p.row_count, p.step_h, p.h)
     cols_ok, lo_c, taps_w = _uniform(p.col_start, p.col_count, p.step_w, p.w)
@@ -722,10 +723,10 @@ def _padded_plan_of(row_start, row_count, col_start, col_count, step_h, step_w, 
     if not (rows_ok and cols_ok):
         return 0, 0, 0, 0, 0, 0, 0, 0, 0
     ph, pw = (oh - 1) * stride_h + (taps_h - 1) * step_h + 1, (ow - 1) * stride_w + (taps_w - 1) * step_w + 1
-    # too big for L1, or too few outputs for flat passes to pay (global pooling)
-    if 3 * ph * pw > PAD_LIMIT or (oh - 1) * pw + ow < 32:
+    # too big for L2, or too few outputs for flat passes to pay (global pooling)
+    if 3 * ph * pw > PAD_MAX or (oh - 1) * pw + ow < 32:
         return 0, 0, 0, 0, 0, 0, 0, 0, 0
-    return -lo_r, -lo_c, 1, 1, taps_h, taps_w, stride_h, stride_w, PAD_LIMIT // (3 * ph * pw)
+    return -lo_r, -lo_c, 1, 1, taps_h, taps_w, stride_h, stride_w, max(1, PAD_LIMIT // (3 * ph * pw))
 
 
 @jit()
@@ -743,10 +744,10 @@ def _spread_plan_of(row_start, row_count, col_start, col_count, step_h, step_w, 
     rows_ok, lo_r, taps_h = _uniform(row_start, row_count, step_h, h, stride_h)
     cols_ok, lo_c, taps_w = _uniform(col_start, col_count, step_w, w, stride_w)
     ph, pw = h + (taps_h - 1) * step_h, w + (taps_w - 1) * step_w
-    if not (rows_ok and cols_ok) or 3 * ph * pw > PAD_LIMIT or (h - 1) * pw + w < 32:
+    if not (rows_ok and cols_ok) or 3 * ph * pw > PAD_MAX or (h - 1) * pw + w < 32:
         return 0, 0, 0, 0, 0, 0, 0, 0, 0
     return (lo_r + (taps_h - 1) * step_h, lo_c + (taps_w - 1) * step_w, stride_h, stride_w, taps_h, taps_w, 1, 1,
-            PAD_LIMIT // (3 * ph * pw))
+            max(1, PAD_LIMIT // (3 * ph * pw)))
 
 
 @jit()
@@ -827,7 +828,7 @@ def avgpool2d_bwd_direct(p, gy, inv_div, gx):
     if rows[0] and cols[0] and (p.step_h, p.step_w, p.oh, p.ow) == (1, 1, p.h, p.w):
         rows_ok, lo_r, taps_h = _uniform(*rows[1:], 1, p.oh)
         cols_ok, lo_c, taps_w = _uniform(*cols[1:], 1, p.ow)
-        if rows_ok and cols_ok and p.h * p.w <= PAD_LIMIT:
+        if rows_ok and cols_ok and 3 * p.h * p.w <= PAD_MAX:
             _pool_same(gy.reshape(-1), p.oh, p.ow, lo_r, lo_c, taps_h, taps_w, 1, 1, False, inv_div, _NO_SCALE,
                        numba.get_num_threads(), gx.reshape(-1))
             return
