@@ -1,19 +1,20 @@
 """Max and average pooling in Numba, forward and backward.
 
 The same table-driven windows as csrc/pool/pool_impl.inc (see PoolParams).
-Values-only max and every average take one of three paths: a window over the
-whole plane as one flat reduction (_pool_global); stride-1 windows whose
-output is the input's size as flat passes straight from x into y, the cells of
-clipped windows then recomputed (_pool_same); small planes whose
-windows are 1 or 2 rows and columns apart (stride 1 or 2) through a padded
-copy, one flat pass per tap over the whole output frame (_pool_padded); the rest
-in blocks of output rows (the window's input rows combined into a row buffer,
-then flat passes over the block's columns: _pool_rows).  Max with
-indices scans each window in order, as ties and NaNs require.  The average's
-gradient is a fill for global pooling, a sum pooling of the scaled gradient
-through the flat or padded path for stride-1 windows, by input rows on wide planes
-(_avg_bwd_by_rows), else spread output row by output row (_avg_bwd).  Each
-plane stays on one thread, so overlapping windows' gradients never race.
+Values-only max and every average take one of four paths: a window over the
+whole plane as one flat reduction (_pool_global); stride-1 windows whose output
+is the input's size as flat passes straight from x into y, the cells of clipped
+windows then recomputed (_pool_same); other uniform windows 1 or 2 rows and
+columns apart, on planes up to L2, through frames bordered by the identity, one
+flat pass per tap over a group's frames (_pool_padded); the rest in blocks of
+output rows (the window's input rows combined into a row buffer, then flat
+passes over the block's columns: _pool_rows).  Max with indices scans each
+window in order, as ties and NaNs require.  The average's gradient is a fill
+for global pooling; for uniform windows, a stride-1 sum pooling of the scaled
+gradient (_pool_same, or _pool_padded with the gradient spread to its windows'
+starts); by input rows on wide planes (_avg_bwd_by_rows), else spread output row
+by output row (_avg_bwd).  Each plane stays on one thread, so overlapping
+windows' gradients never race.
 """
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def _avg_bwd(gy, rs, rn, cs, cn, step_h, step_w, inv_div, gx):
                     row[col] += spread[col]
 
 
-U = np.uint64  # offsets into arrays as unsigned integers, see _taps_pass
+U = np.uint64  # offsets into arrays as unsigned integers, see _taps_at
 
 
 @jit()
@@ -456,13 +457,13 @@ def _pool_same(x, h, w, lo_r, lo_c, taps_h, taps_w, step_h, step_w, is_max, pre,
                 if a0 == a1:  # (no window lies wholly in the padding: the parameters' check)
                     continue
                 for kk in range(count):
-                    at, fr = U(kk * hw + i * w), U(kk * hw + (r + a0 * step_h) * w)
+                    at, tap = U(kk * hw + i * w), U(kk * hw + (r + a0 * step_h) * w)
                     for col in range(U(w)):
-                        cols[at + col] = src[fr + col]
+                        cols[at + col] = src[tap + col]
                     for a in range(a0 + 1, a1):
-                        fr = U(kk * hw + (r + a * step_h) * w)
+                        tap = U(kk * hw + (r + a * step_h) * w)
                         for col in range(U(w)):
-                            cols[at + col] = _combine(cols[at + col], src[fr + col], is_max)
+                            cols[at + col] = _combine(cols[at + col], src[tap + col], is_max)
             if n > reach_w:
                 _taps_at(cols, col_taps, out[-lo_c:], n - reach_w, is_max, spare)
             for j in clipped_cols:  # columns whose window the padding clips, down all rows
@@ -779,13 +780,12 @@ def _windows(p):
 def maxpool2d_fwd_direct(p, x, y, idx):
     """y (and idx unless None) = window maxima of x."""
     use_threads()
-    plan = _padded_plan(p) if idx is None else None
     if idx is None and _is_global(p, x):
         _pool_global(x.reshape(p.n * p.c, -1), True, 1.0, numba.get_num_threads(), y.reshape(-1))
     elif idx is None and (same := _same_plan(p, x)) is not None:
         _pool_same(x.reshape(-1), p.h, p.w, *same, p.step_h, p.step_w, True, _NO_SCALE, _NO_SCALE,
                    numba.get_num_threads(), y.reshape(-1))
-    elif plan is not None:
+    elif idx is None and (plan := _padded_plan(p)) is not None:
         _pool_padded(x, *plan, p.step_h, p.step_w, True, _NO_SCALE, _NO_SCALE, numba.get_num_threads(), y)
     elif idx is None:
         _pool_rows(x, *_windows(p), True, _NO_SCALE, numba.get_num_threads(), y)
@@ -803,13 +803,12 @@ def maxpool2d_bwd_direct(p, gy, idx, gx):
 def avgpool2d_fwd_direct(p, x, inv_div, y):
     """y = window sums of x times inv_div."""
     use_threads()
-    plan = _padded_plan(p)
     if _is_global(p, x):
         _pool_global(x.reshape(p.n * p.c, -1), False, float(inv_div[0, 0]), numba.get_num_threads(), y.reshape(-1))
     elif (same := _same_plan(p, x)) is not None:
         _pool_same(x.reshape(-1), p.h, p.w, *same, p.step_h, p.step_w, False, _NO_SCALE, inv_div,
                    numba.get_num_threads(), y.reshape(-1))
-    elif plan is not None:
+    elif (plan := _padded_plan(p)) is not None:
         _pool_padded(x, *plan, p.step_h, p.step_w, False, _NO_SCALE, inv_div, numba.get_num_threads(), y)
     else:
         _pool_rows(x, *_windows(p), False, inv_div, numba.get_num_threads(), y)
