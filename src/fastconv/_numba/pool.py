@@ -2,11 +2,11 @@
 
 The same table-driven windows as csrc/pool/pool_impl.inc (see PoolParams).
 Values-only max and every average take one of four paths: a window over the
-whole plane as one flat reduction (_pool_global); stride-1 windows whose output
-is the input's size as flat passes straight from x into y, the cells of clipped
-windows then recomputed (_pool_same); other uniform windows 1 or 2 rows and
-columns apart, on planes up to L2, through frames bordered by the identity, one
-flat pass per tap over a group's frames (_pool_padded); the rest in blocks of
+whole plane as one flat reduction (_pool_global); uniform windows 1 or 2 rows
+and columns apart on contiguous planes up to L2 as flat passes straight from x
+(into y when the output is the input's size), the cells of clipped windows then
+recomputed (_pool_same); other such windows through frames bordered by the
+identity, one flat pass per tap over a group's frames (_pool_padded); the rest in blocks of
 output rows (the window's input rows combined into a row buffer, then flat
 passes over the block's columns: _pool_rows).  Max with indices scans each
 window in order, as ties and NaNs require.  The average's gradient is a fill
@@ -406,25 +406,32 @@ def _valid_taps(start, step, taps, size):
 
 
 @jit()
-def _clipped(lo, reach, size):
-    """The outputs k < size whose window lo + k .. lo + k + reach leaves [0, size)."""
+def _clipped(lo, reach, size, stride, outputs):
+    """The cells k = i * stride, i < outputs, whose window lo + k .. lo + k + reach
+    leaves [0, size)."""
     first = min(max(-lo, 0), size)
     last = max(min(size - reach - lo, size), first)
-    return np.concatenate((np.arange(first), np.arange(last, size)))
+    cells = np.concatenate((np.arange(first), np.arange(last, size)))
+    return cells[(cells % stride == 0) & (cells // stride < outputs)]
 
 
 @jit(parallel=True)
-def _pool_same(x, h, w, lo_r, lo_c, taps_h, taps_w, step_h, step_w, is_max, pre, post, threads, y):
-    """Stride-1 windows whose output is the input's size (h x w, as 'same'
-    padding), x and y flat over contiguous planes: no frames and no copies.  A
+def _pool_same(x, h, w, oh, ow, lo_r, lo_c, taps_h, taps_w, stride_h, stride_w, step_h, step_w, is_max, pre, post,
+               threads, y):
+    """Uniform windows with starts lo + i * stride inside the input's h x w
+    (stride 1 or 2), x and y flat over contiguous planes: no frames.  The window
+    starting at every cell (lo_r + r, lo_c + c) is computed, r < h, c < w: a
     group's planes are combined over the window's rows as one flat pass straight
-    from x, then over its columns as one flat pass straight into y; the cells
-    whose window is clipped by the padding (the first and last rows and columns
-    of each plane, where a flat pass reads a neighbouring plane or row) are then
-    recomputed from their clipped taps.  Sums are scaled per input cell by pre
-    (into a buffer first) and per output by post, each unless empty.  Each of the
-    threads takes a run of groups."""
-    hw = h * w
+    from x, then over its columns as one flat pass (straight into y for stride 1,
+    whose output is then the input's size, as 'same' padding); the cells whose
+    window is clipped by the padding (the first and last rows and columns of each
+    plane, where a flat pass reads a neighbouring plane or row) are then
+    recomputed from their clipped taps.  For stride 2 the outputs are every other
+    cell of that, copied out.  Sums are scaled per input cell by pre (into a
+    buffer first) and per output by post, each unless empty.  Each of the threads
+    takes a run of groups."""
+    hw, ohw = h * w, oh * ow
+    strided = stride_h > 1 or stride_w > 1
     planes = x.shape[0] // hw
     group = max(1, min(PAD_LIMIT // hw, (planes + threads - 1) // threads))
     groups = (planes + group - 1) // group
@@ -432,11 +439,12 @@ def _pool_same(x, h, w, lo_r, lo_c, taps_h, taps_w, step_h, step_w, is_max, pre,
     row_taps = U(w * step_h) * np.arange(taps_h).astype(U)
     col_taps = U(step_w) * np.arange(taps_w).astype(U)
     pre_flat, post_flat = pre.ravel(), post.ravel()
-    clipped_rows, clipped_cols = _clipped(lo_r, reach_h, h), _clipped(lo_c, reach_w, w)
+    clipped_rows, clipped_cols = _clipped(lo_r, reach_h, h, stride_h, oh), _clipped(lo_c, reach_w, w, stride_w, ow)
     for t in prange(threads):
         cols = np.empty(group * hw, dtype=x.dtype)
         spare = np.empty(group * hw, dtype=x.dtype)
         scaled = np.empty(group * hw if pre.shape[0] > 0 else 0, dtype=x.dtype)
+        full = np.empty(group * hw if strided else 0, dtype=x.dtype)
         for gi in range(groups * t // threads, groups * (t + 1) // threads):
             p0 = gi * group
             count = min(group, planes - p0)
@@ -448,7 +456,7 @@ def _pool_same(x, h, w, lo_r, lo_c, taps_h, taps_w, step_h, step_w, is_max, pre,
                     for q in range(U(hw)):
                         scaled[at + q] = src[at + q] * pre_flat[q]
                 src = scaled[:n]
-            out = y[p0 * hw:p0 * hw + n]
+            out = full[:n] if strided else y[p0 * hw:p0 * hw + n]
             if n > reach_h * w:
                 _taps_at(src, row_taps, cols[-lo_r * w:], n - reach_h * w, is_max, spare)
             for i in clipped_rows:  # rows whose window the padding clips: its valid taps, a0 <= a < a1
@@ -466,18 +474,27 @@ def _pool_same(x, h, w, lo_r, lo_c, taps_h, taps_w, step_h, step_w, is_max, pre,
                             cols[at + col] = _combine(cols[at + col], src[tap + col], is_max)
             if n > reach_w:
                 _taps_at(cols, col_taps, out[-lo_c:], n - reach_w, is_max, spare)
-            for j in clipped_cols:  # columns whose window the padding clips, down all rows
+            for j in clipped_cols:  # columns whose window the padding clips, down the output rows
                 cj = lo_c + j
                 b0, b1 = _valid_taps(cj, step_w, taps_w, w)
                 if b0 == b1:
                     continue
-                for row in range(U(count * h)):
-                    at = row * U(w)
-                    m = cols[at + U(cj + b0 * step_w)]
-                    for b in range(b0 + 1, b1):
-                        m = _combine(m, cols[at + U(cj + b * step_w)], is_max)
-                    out[at + U(j)] = m
-            if post.shape[0] > 0:
+                for kk in range(count):
+                    for i in range(oh):
+                        at = U((kk * h + i * stride_h) * w)
+                        m = cols[at + U(cj + b0 * step_w)]
+                        for b in range(b0 + 1, b1):
+                            m = _combine(m, cols[at + U(cj + b * step_w)], is_max)
+                        out[at + U(j)] = m
+            if strided:  # every stride_h-th row's every stride_w-th cell
+                for kk in range(count):
+                    dst = y[(p0 + kk) * ohw:(p0 + kk + 1) * ohw]
+                    for i in range(oh):
+                        at, to = U(kk * hw + i * stride_h * w), U(i * ow)
+                        for j in range(U(ow)):
+                            v = out[at + j * U(stride_w)]
+                            dst[to + j] = v * post_flat[to + j] if post.shape[0] > 0 else v
+            elif post.shape[0] > 0:
                 for kk in range(count):
                     at = U(kk * hw)
                     for q in range(U(hw)):
@@ -485,12 +502,23 @@ def _pool_same(x, h, w, lo_r, lo_c, taps_h, taps_w, step_h, step_w, is_max, pre,
 
 
 def _same_plan(p, x):
-    """(lo_r, lo_c, taps_h, taps_w) for _pool_same, or None if it does not apply."""
-    if (p.oh, p.ow) != (p.h, p.w) or not x.flags.c_contiguous or 3 * p.h * p.w > PAD_MAX:
+    """(oh, ow, lo_r, lo_c, taps_h, taps_w, stride_h, stride_w) for _pool_same, or
+    None if it does not apply."""
+    if not x.flags.c_contiguous or 3 * p.h * p.w > PAD_MAX:
         return None
-    rows_ok, lo_r, taps_h = _uniform(p.row_start, p.row_count, p.step_h, p.h)
-    cols_ok, lo_c, taps_w = _uniform(p.col_start, p.col_count, p.step_w, p.w)
-    return (lo_r, lo_c, taps_h, taps_w) if rows_ok and cols_ok else None
+    stride_h, stride_w = _interior(p.row_start, p.row_count)[2], _interior(p.col_start, p.col_count)[2]
+    if not (1 <= stride_h <= 2 and 1 <= stride_w <= 2):
+        return None
+    rows_ok, lo_r, taps_h = _uniform(p.row_start, p.row_count, p.step_h, p.h, stride_h)
+    cols_ok, lo_c, taps_w = _uniform(p.col_start, p.col_count, p.step_w, p.w, stride_w)
+    # the windows are among those computed, which start at (lo_r + r, lo_c + c), r < h,
+    # c < w; stride 1 only for the input's size
+    if not (rows_ok and cols_ok and lo_r <= 0 and lo_c <= 0 and (p.oh - 1) * stride_h < p.h
+            and (p.ow - 1) * stride_w < p.w):
+        return None
+    if (stride_h, stride_w) == (1, 1) and (p.oh, p.ow) != (p.h, p.w):
+        return None
+    return p.oh, p.ow, lo_r, lo_c, taps_h, taps_w, stride_h, stride_w
 
 
 BY_ROWS_MIN_WIDTH = 24  # narrower planes take _avg_bwd: per-plane setup outweighs the gain (28 wide gains, 14 loses)
@@ -828,8 +856,8 @@ def avgpool2d_bwd_direct(p, gy, inv_div, gx):
         rows_ok, lo_r, taps_h = _uniform(*rows[1:], 1, p.oh)
         cols_ok, lo_c, taps_w = _uniform(*cols[1:], 1, p.ow)
         if rows_ok and cols_ok and 3 * p.h * p.w <= PAD_MAX:
-            _pool_same(gy.reshape(-1), p.oh, p.ow, lo_r, lo_c, taps_h, taps_w, 1, 1, False, inv_div, _NO_SCALE,
-                       numba.get_num_threads(), gx.reshape(-1))
+            _pool_same(gy.reshape(-1), p.oh, p.ow, p.h, p.w, lo_r, lo_c, taps_h, taps_w, 1, 1, 1, 1, False, inv_div,
+                       _NO_SCALE, numba.get_num_threads(), gx.reshape(-1))
             return
     plan = _spread_plan_of(p.row_start, p.row_count, p.col_start, p.col_count, p.step_h, p.step_w, p.h, p.w)
     if plan[-1] > 0:
