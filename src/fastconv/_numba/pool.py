@@ -506,14 +506,10 @@ def _same_plan(p, x):
     None if it does not apply."""
     if not x.flags.c_contiguous or 3 * p.h * p.w > PAD_MAX:
         return None
-    stride_h, stride_w = _interior(p.row_start, p.row_count)[2], _interior(p.col_start, p.col_count)[2]
-    if not (1 <= stride_h <= 2 and 1 <= stride_w <= 2):
-        return None
-    rows_ok, lo_r, taps_h = _uniform(p.row_start, p.row_count, p.step_h, p.h, stride_h)
-    cols_ok, lo_c, taps_w = _uniform(p.col_start, p.col_count, p.step_w, p.w, stride_w)
-    # the windows are among those computed, which start at (lo_r + r, lo_c + c), r < h,
-    # c < w; stride 1 only for the input's size
-    if not (rows_ok and cols_ok and lo_r <= 0 and lo_c <= 0 and (p.oh - 1) * stride_h < p.h
+    ok, lo_r, lo_c, taps_h, taps_w, stride_h, stride_w = _uniform_windows(*_windows(p), p.h, p.w)
+    # strides 1 or 2, the windows among those computed, which start at (lo_r + r,
+    # lo_c + c), r < h, c < w; stride 1 only for the input's size
+    if not (ok and stride_h <= 2 and stride_w <= 2 and lo_r <= 0 and lo_c <= 0 and (p.oh - 1) * stride_h < p.h
             and (p.ow - 1) * stride_w < p.w):
         return None
     if (stride_h, stride_w) == (1, 1) and (p.oh, p.ow) != (p.h, p.w):
@@ -723,6 +719,18 @@ def _uniform(start, count, step, size, stride=1):
 
 
 @jit()
+def _uniform_windows(row_start, row_count, col_start, col_count, step_h, step_w, h, w):
+    """(ok, lo_r, lo_c, taps_h, taps_w, stride_h, stride_w): the windows as uniform
+    ones (_uniform) at their interior's strides; ok is False when they are not."""
+    stride_h, stride_w = _interior(row_start, row_count)[2], _interior(col_start, col_count)[2]
+    if stride_h < 1 or stride_w < 1:
+        return False, 0, 0, 0, 0, 0, 0
+    rows_ok, lo_r, taps_h = _uniform(row_start, row_count, step_h, h, stride_h)
+    cols_ok, lo_c, taps_w = _uniform(col_start, col_count, step_w, w, stride_w)
+    return rows_ok and cols_ok, lo_r, lo_c, taps_h, taps_w, stride_h, stride_w
+
+
+@jit()
 def _placed(at, up, size, frame):
     """(k0, k1): the cells k0 <= k < k1 of [0, size) whose place at + k * up lies in [0, frame)."""
     k0 = 0 if at >= 0 else (-at + up - 1) // up
@@ -744,12 +752,9 @@ def _padded_plan_of(row_start, row_count, col_start, col_count, step_h, step_w, 
     planes per group when it does not apply (compiled: in Python these checks
     cost more than the kernel on small arrays)."""
     oh, ow = row_start.shape[0], col_start.shape[0]
-    stride_h, stride_w = _interior(row_start, row_count)[2], _interior(col_start, col_count)[2]
-    if not (1 <= stride_h <= 2 and 1 <= stride_w <= 2):
-        return 0, 0, 0, 0, 0, 0, 0, 0, 0
-    rows_ok, lo_r, taps_h = _uniform(row_start, row_count, step_h, h, stride_h)
-    cols_ok, lo_c, taps_w = _uniform(col_start, col_count, step_w, w, stride_w)
-    if not (rows_ok and cols_ok):
+    ok, lo_r, lo_c, taps_h, taps_w, stride_h, stride_w = _uniform_windows(
+        row_start, row_count, col_start, col_count, step_h, step_w, h, w)
+    if not (ok and stride_h <= 2 and stride_w <= 2):
         return 0, 0, 0, 0, 0, 0, 0, 0, 0
     ph, pw = (oh - 1) * stride_h + (taps_h - 1) * step_h + 1, (ow - 1) * stride_w + (taps_w - 1) * step_w + 1
     # too big for L2, or too few outputs for flat passes to pay (global pooling)
@@ -767,13 +772,10 @@ def _spread_plan_of(row_start, row_count, col_start, col_count, step_h, step_w, 
     gradients spread to the windows' starts (output i at frame row lo + i *
     stride + (taps - 1) * step, the frame's row 0 being the first window's reach
     back from input row 0)."""
-    stride_h, stride_w = _interior(row_start, row_count)[2], _interior(col_start, col_count)[2]
-    if stride_h < 1 or stride_w < 1:
-        return 0, 0, 0, 0, 0, 0, 0, 0, 0
-    rows_ok, lo_r, taps_h = _uniform(row_start, row_count, step_h, h, stride_h)
-    cols_ok, lo_c, taps_w = _uniform(col_start, col_count, step_w, w, stride_w)
+    ok, lo_r, lo_c, taps_h, taps_w, stride_h, stride_w = _uniform_windows(
+        row_start, row_count, col_start, col_count, step_h, step_w, h, w)
     ph, pw = h + (taps_h - 1) * step_h, w + (taps_w - 1) * step_w
-    if not (rows_ok and cols_ok) or 3 * ph * pw > PAD_MAX or (h - 1) * pw + w < 32:
+    if not ok or 3 * ph * pw > PAD_MAX or (h - 1) * pw + w < 32:
         return 0, 0, 0, 0, 0, 0, 0, 0, 0
     return (lo_r + (taps_h - 1) * step_h, lo_c + (taps_w - 1) * step_w, stride_h, stride_w, taps_h, taps_w, 1, 1,
             max(1, PAD_LIMIT // (3 * ph * pw)))
