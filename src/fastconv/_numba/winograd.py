@@ -25,6 +25,7 @@ from .im2col import _blas_single, _run
 from .split import split_pairs
 from .winograd_blocks import NUMBA_BLOCK, input_f2, input_f4, output_f2, output_f4
 
+U = np.uint64  # see _output_transform
 CHUNK_BYTES = 8 * 2**20  # a thread's V and M (in L3): long enough rows for BLAS
 
 
@@ -82,19 +83,20 @@ def _identity_run(mp):
 
 
 @jit()
-def _padded_row(row, map_w, lo, hi, shift, prow):
-    """prow[u] = padded column u of an input row, u < len(prow), through map_w (-1 or
-    past its end: zero); the identity run [lo, hi) of map_w as one copy."""
-    hi = max(min(hi, prow.shape[0]), lo)
-    src, dst = row[lo - shift:], prow[lo:]
-    for k in range(hi - lo):
-        dst[k] = src[k]
+def _padded_row(plane, ri, map_w, lo, hi, shift, rows, at, n):
+    """rows[at + u] = padded column u of input row ri of plane, u < n, through map_w
+    (-1 or past its end: zero); the identity run [lo, hi) of map_w as one copy.
+    Indexed in place, no slices: on small planes a slice per row cost more than
+    the row's copy."""
+    hi = max(min(hi, n), lo)
+    for u in range(lo, hi):
+        rows[at + U(u)] = plane[ri, u - shift]
     for u in range(lo):
         cj = map_w[u]
-        prow[u] = row[cj] if cj >= 0 else 0
-    for u in range(hi, prow.shape[0]):
+        rows[at + U(u)] = plane[ri, cj] if cj >= 0 else 0
+    for u in range(hi, n):
         cj = map_w[u] if u < map_w.shape[0] else -1
-        prow[u] = row[cj] if cj >= 0 else 0
+        rows[at + U(u)] = plane[ri, cj] if cj >= 0 else 0
 
 
 @jit()
@@ -131,17 +133,27 @@ def _input_transform(x, c0, map_h, map_w, t0, tw_n, tiles_per_image, tile, bt, v
     halves = np.zeros((2, rows.shape[0] // 2), v.dtype)
     phases = np.zeros((tile, rows.shape[0] // tile), v.dtype)
     split = v.itemsize == 4
+    # flat views indexed by unsigned offsets (see _output_transform): no slice per run
+    phases_flat, phase_len, v_flat = phases.ravel(), phases.shape[1], v.ravel()
+    # where each tile's patch starts in a phase (its first row, its column position),
+    # the same for every channel: the patches are gathered tap by tap across a block
+    patch_at = np.empty(nt, np.uint64)
+    for q in range(nt):
+        n, r = (t0 + q) // tiles_per_image, (t0 + q) % tiles_per_image
+        first_row = row_base[n - n0] + (r // tw_n - first_tr[n - n0]) * tile
+        patch_at[q] = first_row * span + r % tw_n
     for c in range(nch):
         for n in range(n0, n1 + 1):
             plane = x[n, c0 + c]
             for k in range(row_base[n - n0 + 1] - row_base[n - n0]):
                 pr = first_tr[n - n0] * tile + k
                 ri = map_h[pr] if pr < map_h.shape[0] else -1
-                prow = rows[(row_base[n - n0] + k) * pitch:(row_base[n - n0] + k + 1) * pitch]
+                at = U((row_base[n - n0] + k) * pitch)
                 if ri < 0:
-                    prow[:] = 0
+                    for u in range(U(pitch)):
+                        rows[at + u] = 0
                 else:
-                    _padded_row(plane[ri], map_w, lo, hi, shift, prow)
+                    _padded_row(plane, ri, map_w, lo, hi, shift, rows, at, pitch)
         if split and tile == 4:
             split_pairs(rows, halves[0], halves[1], rows.shape[0] // 2)
             split_pairs(halves[0], phases[0], phases[2], rows.shape[0] // 4)
@@ -154,29 +166,21 @@ def _input_transform(x, c0, map_h, map_w, t0, tw_n, tiles_per_image, tile, bt, v
                 for u in range(dst.shape[0]):
                     dst[u] = src[u * tile]
         for qb in range(0, nt, NUMBA_BLOCK):
-            nb = min(NUMBA_BLOCK, nt - qb)
-            q = qb
-            while q < qb + nb:
-                t = t0 + q
-                n, r = t // tiles_per_image, t % tiles_per_image
-                run = min(qb + nb - q, tw_n - r % tw_n)
-                k0 = row_base[n - n0] + (r // tw_n - first_tr[n - n0]) * tile  # the tile row's first row
-                for i in range(alpha):
-                    for j in range(alpha):
-                        at = (k0 + i) * span + r % tw_n + j // tile
-                        src = phases[j % tile, at:at + run]
-                        dst = w[(i * alpha + j) * NUMBA_BLOCK + q - qb:]
-                        for u in range(run):
-                            dst[u] = src[u]
-                q += run
+            nb = U(min(NUMBA_BLOCK, nt - qb))
+            for i in range(alpha):
+                for j in range(alpha):
+                    frm = U(j % tile * phase_len + i * span + j // tile)
+                    to = U((i * alpha + j) * NUMBA_BLOCK)
+                    for u in range(nb):
+                        w[to + u] = phases_flat[frm + patch_at[U(qb) + u]]
             if tile == 4:
                 input_f4(w, bt)
             else:
                 input_f2(w, bt)
             for ab in range(aa):
-                src, dst = w[(aa + ab) * NUMBA_BLOCK:], v[ab, c, qb:qb + nb]
-                for u in range(nb):
-                    dst[u] = src[u]
+                frm, to = U((aa + ab) * NUMBA_BLOCK), U((ab * nch + c) * nt + qb)
+                for u in range(U(nb)):
+                    v_flat[to + u] = w[frm + u]
 
 
 @jit()
@@ -188,14 +192,15 @@ def _output_transform(m, t0, tw_n, tiles_per_image, tile, at, k0, bias, y):
     aa = alpha * alpha
     w = np.zeros((aa + tile * tile) * NUMBA_BLOCK, m.dtype)
     oh, ow = y.shape[2], y.shape[3]
+    flat = m.ravel()  # m is contiguous: a view
     for k in range(nk):
         add = bias[k0 + k] if bias.shape[0] > 0 else 0
         for qb in range(0, nt, NUMBA_BLOCK):
             nb = min(NUMBA_BLOCK, nt - qb)
             for ab in range(aa):
-                src, dst = m[ab, k, qb:qb + nb], w[ab * NUMBA_BLOCK:]
-                for u in range(nb):
-                    dst[u] = src[u]
+                frm, to = U((ab * nk + k) * nt + qb), U(ab * NUMBA_BLOCK)
+                for u in range(U(nb)):
+                    w[to + u] = flat[frm + u]
             if tile == 4:
                 output_f4(w, at)
             else:
@@ -211,14 +216,22 @@ def _output_transform(m, t0, tw_n, tiles_per_image, tile, at, k0, bias, y):
                 whole = min(run, (ow - c0) // tile)  # the run's tiles wholly inside the width
                 plane = y[n, k0 + k]
                 for i in range(min(tile, oh - r0)):
-                    dst = plane[r0 + i, c0:]
-                    for j in range(tile):
-                        at_ij = (aa + i * tile + j) * NUMBA_BLOCK + q - qb
-                        src = w[at_ij:at_ij + whole]
-                        for u in range(whole):
-                            dst[u * tile + j] = src[u] + add
+                    dst = plane[r0 + i]
+                    # unsigned offsets: Numba's wraparound of a negative signed index
+                    # stops LLVM vectorizing (fastconv._numba.pool); tile 4 spelled out
+                    at_i, to = U((aa + i * tile) * NUMBA_BLOCK + q - qb), U(c0)
+                    if tile == 4:
+                        for u in range(U(whole)):
+                            dst[to + U(4) * u] = w[at_i + u] + add
+                            dst[to + U(4) * u + U(1)] = w[at_i + U(NUMBA_BLOCK) + u] + add
+                            dst[to + U(4) * u + U(2)] = w[at_i + U(2 * NUMBA_BLOCK) + u] + add
+                            dst[to + U(4) * u + U(3)] = w[at_i + U(3 * NUMBA_BLOCK) + u] + add
+                    else:
+                        for u in range(U(whole)):
+                            for j in range(U(tile)):
+                                dst[to + U(tile) * u + j] = w[at_i + j * U(NUMBA_BLOCK) + u] + add
                     for j in range(ow - c0 - whole * tile if whole < run else 0):
-                        dst[whole * tile + j] = w[(aa + i * tile + j) * NUMBA_BLOCK + q - qb + whole] + add
+                        dst[c0 + whole * tile + j] = w[(aa + i * tile + j) * NUMBA_BLOCK + q - qb + whole] + add
                 q += run
 
 
