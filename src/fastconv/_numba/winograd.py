@@ -108,10 +108,11 @@ def _input_transform(x, c0, map_h, map_w, t0, tw_n, tiles_per_image, tile, bt, v
     Per channel, the padded rows the chunk's tiles read are built once (pitch
     tile * (tw_n + 1)), then split by column phase (column tile * u + p to phase p,
     position u; float32 by passes of split_pairs over all the rows at once, as LLVM
-    compiles strided loads to gathers): patch column j of a run of tiles is then
-    phase j % tile from position j // tile on, at unit stride.  Blocks of
-    NUMBA_BLOCK tiles are copied from there into a work array and transformed by
-    the generated winograd_blocks functions."""
+    compiles strided loads to gathers): patch column j of a tile is then phase
+    j % tile at the tile's column position.  Each tap (i, j) of a block of
+    NUMBA_BLOCK tiles is gathered from there into a work array, at every tile's
+    patch start (computed once for all channels), and the block transformed by the
+    generated winograd_blocks functions."""
     alpha, nch, nt = bt.shape[0], v.shape[1], v.shape[2]
     aa = alpha * alpha
     # zeros: the lanes past a short last block are transformed too (never denormals)
