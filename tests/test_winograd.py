@@ -99,6 +99,20 @@ def test_blocks_chunks_and_a_small_workspace(shape, algorithm, backend, rng):
         fastconv.set_workspace_limit(before)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("algorithm", VARIANTS)
+@pytest.mark.parametrize("kwargs", [{"padding": 1}, {"padding": (2, 0, 1, 1), "padding_mode": "reflect"}],
+                         ids=["pad1", "reflect"])
+def test_deep_layer_few_tiles(kwargs, algorithm, backend, rng):
+    """Many channels on small planes, as ResNet's res5: the transformed filters
+    outweigh the batch's transformed input, so Numba splits the output channels
+    (in blocks, the last one short) in both the forward and the backward-data
+    correlation; with bias."""
+    x = make_data((2, 70, 7, 6), np.float32, rng)
+    w = make_data((99, 70, 3, 3), np.float32, rng)
+    _check(x, w, make_data((99,), np.float32, rng), kwargs, algorithm, backend, rng)
+
+
 @pytest.mark.parametrize("algorithm", VARIANTS)
 @pytest.mark.parametrize("kwargs, why", [
     ({"stride": 2}, "stride 1"), ({"dilation": 2}, "dilation 1"), ({}, "3x3 kernel"),

@@ -27,6 +27,8 @@ from .winograd_blocks import NUMBA_BLOCK, input_f2, input_f4, output_f2, output_
 
 U = np.uint64  # see _output_transform
 CHUNK_BYTES = 8 * 2**20  # a thread's V and M (in L3): long enough rows for BLAS
+FILTER_BLOCK = 32  # output channels transformed at a time by _correlate_by_channels
+BY_CHANNELS_V_BYTES = 16 * 2**20  # its transformed input of the whole batch, at most
 
 
 @jit()
@@ -237,21 +239,28 @@ def _output_transform(m, t0, tw_n, tiles_per_image, tile, at, k0, bias, y):
 
 
 def _correlate(tile, corr, x, w, bias, y):
-    """y = the Correlation corr of x with w (+ bias): chunks of tiles per thread."""
+    """y = the Correlation corr of x with w (+ bias): chunks of tiles per thread,
+    or, where the transformed filters outweigh the whole batch's transformed input,
+    blocks of output channels."""
     at, gm, bt = (np.asarray(m, dtype=x.dtype) for m in _winograd.matrices(_variant(tile), x.dtype))
     G, alpha = corr.groups, tile + 2
     cg, kg = corr.c_in // G, corr.c_out // G
     th_n, tw_n = -(-corr.oh // tile), -(-corr.ow // tile)
     per_image, nt_all = th_n * tw_n, corr.n * th_n * tw_n
     threads = get_num_threads()
+    per_tile = alpha * alpha * (cg + kg) * x.itemsize
+    u_bytes = G * alpha * alpha * kg * cg * x.itemsize
+    budget = max(per_tile, min(CHUNK_BYTES, (get_workspace_limit() - u_bytes) // threads))
+    nt = max(1, min(budget // per_tile, -(-nt_all // threads)))
+    bias = np.zeros(0, x.dtype) if bias is None else bias
+    v_bytes = alpha * alpha * cg * nt_all * x.itemsize  # the whole batch's transformed input
+    if G == 1 and kg >= threads * FILTER_BLOCK and v_bytes <= min(BY_CHANNELS_V_BYTES, u_bytes):
+        _correlate_by_channels(tile, corr, x, w, bias, y, at, gm, bt)
+        return
     u = np.empty((G, alpha * alpha, kg, cg), x.dtype)
     halves = [(corr.c_out * i // threads, corr.c_out * (i + 1) // threads) for i in range(threads)]
     _run([lambda a=a, b=b: _filter_transform(w, gm, a, b, u) for a, b in halves if b > a])
-    per_tile = alpha * alpha * (cg + kg) * x.itemsize
-    budget = max(per_tile, min(CHUNK_BYTES, (get_workspace_limit() - u.nbytes) // threads))
-    nt = max(1, min(budget // per_tile, -(-nt_all // threads)))
     tasks = [(g, t0, min(nt_all, t0 + nt)) for g in range(G) for t0 in range(0, nt_all, nt)]
-    bias = np.zeros(0, x.dtype) if bias is None else bias
 
     def share(mine):
         v_buf = np.empty(alpha * alpha * cg * nt, x.dtype)
@@ -265,6 +274,38 @@ def _correlate(tile, corr, x, w, bias, y):
 
     with _blas_single():
         _run([lambda s=tasks[i::threads]: share(s) for i in range(min(threads, len(tasks)))])
+
+
+def _correlate_by_channels(tile, corr, x, w, bias, y, at, gm, bt):
+    """_correlate for few tiles and many channels (deep layers, one group): the
+    threads transform the input of the whole batch, a share of the channels each,
+    then split the output channels, each transforming its filters FILTER_BLOCK at a
+    time just before their GEMMs.  The transformed filters are never written whole
+    (512 x 512 channels: 37.7 MB, whose writing cost more than the GEMMs)."""
+    alpha, cg, kg = tile + 2, corr.c_in, corr.c_out
+    aa, th_n, tw_n = alpha * alpha, -(-corr.oh // tile), -(-corr.ow // tile)
+    per_image = th_n * tw_n
+    nt_all, threads = corr.n * per_image, get_num_threads()
+    c_cuts = [cg * i // threads for i in range(threads + 1)]
+    parts = [np.empty((aa, c_cuts[i + 1] - c_cuts[i], nt_all), x.dtype) for i in range(threads)]
+    _run([lambda i=i: _input_transform(x, c_cuts[i], corr.map_h, corr.map_w, 0, tw_n, per_image, tile, bt,
+                                       parts[i]) for i in range(threads)])
+    v = np.concatenate(parts, axis=1)
+
+    def share(k_lo, k_hi):
+        u_buf = np.empty(aa * FILTER_BLOCK * cg, x.dtype)
+        m_buf = np.empty(aa * FILTER_BLOCK * nt_all, x.dtype)
+        for k0 in range(k_lo, k_hi, FILTER_BLOCK):
+            kb = min(FILTER_BLOCK, k_hi - k0)
+            u = u_buf[:aa * kb * cg].reshape(1, aa, kb, cg)
+            m = m_buf[:aa * kb * nt_all].reshape(aa, kb, nt_all)
+            _filter_transform(w[k0:k0 + kb], gm, 0, kb, u)
+            np.matmul(u[0], v, out=m)
+            _output_transform(m, 0, tw_n, per_image, tile, at, k0, bias, y)
+
+    k_cuts = [kg * i // threads for i in range(threads + 1)]
+    with _blas_single():
+        _run([lambda i=i: share(k_cuts[i], k_cuts[i + 1]) for i in range(threads)])
 
 
 def _variant(tile):
