@@ -1,4 +1,5 @@
 /* Winograd convolution F(2x2,3x3) and F(4x4,3x3), float32 and float64. */
+#include <string.h>
 #include "../internal.h"
 
 #define WN_REAL float
