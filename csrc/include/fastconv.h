@@ -117,16 +117,19 @@ fc_status fc_f64_conv2d_bwd_filter_im2col(const fc_conv_geom *g, const double *g
                                           const int64_t *xs, const int64_t *map_h,
                                           const int64_t *map_w, double *gw, int64_t workspace);
 /** y = conv(x, w) + bias by Winograd F(tile x tile, 3x3), tile 2 or 4, arguments as
- *  fc_f32_conv2d_fwd_im2col: 3x3 kernel, stride 1, dilation 1 only (else FC_ERR_ARGS).
- *  Output channels go in blocks whose transformed filters take at most half of
- *  `workspace` (at least one register-tile panel of channels). */
+ *  fc_f32_conv2d_fwd_im2col but for w: tap t (row-major) of the filter of output channel
+ *  k, input channel c of group grp (channels counted within the group) at
+ *  w[grp * ws[0] + k * ws[1] + c * ws[2] + t * ws[3]], any signs (backward-data reads the
+ *  forward's weights turned 180 degrees, channels swapped).  3x3 kernel, stride 1,
+ *  dilation 1 only (else FC_ERR_ARGS).  Output channels go in blocks whose transformed
+ *  filters take at most half of `workspace` (at least one register-tile panel). */
 fc_status fc_f32_conv2d_fwd_winograd(const fc_conv_geom *g, int tile, const float *x, const int64_t *xs,
                                      const int64_t *map_h, const int64_t *map_w, const float *w,
-                                     const float *bias, float *y, int64_t workspace);
+                                     const int64_t *ws, const float *bias, float *y, int64_t workspace);
 /** float64 twin of fc_f32_conv2d_fwd_winograd. */
 fc_status fc_f64_conv2d_fwd_winograd(const fc_conv_geom *g, int tile, const double *x, const int64_t *xs,
                                      const int64_t *map_h, const int64_t *map_w, const double *w,
-                                     const double *bias, double *y, int64_t workspace);
+                                     const int64_t *ws, const double *bias, double *y, int64_t workspace);
 /** C = A B, or C += A B when accumulate is 1: A is m x k, B is k x n, C is m x n,
  *  each addressed by element strides (row, column) of any sign; C must not overlap
  *  A or B.  The packed GEMM of csrc/gemm, on fc_get_num_threads() threads. */

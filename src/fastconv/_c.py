@@ -123,10 +123,12 @@ def conv2d_bwd_filter_im2col(p, gy, x, gw, gb):
 
 
 def _winograd_correlate(tile):
-    def correlate(corr, x, w, bias, y):
+    def correlate(corr, x, w, bias, y, rotated=False):
         x, xs = _strided(x)
+        ws = np.array(_winograd.weight_strides(w.shape, corr.groups, rotated), dtype=np.int64)
+        base = _ptr(w) + 8 if rotated else _ptr(w)  # rotated: a filter's taps read from its last
         check(_fn("conv2d_fwd_winograd", x.dtype)(
-            _geom(corr), tile, _ptr(x), _i64(xs), _i64(corr.map_h), _i64(corr.map_w), _ptr(w),
+            _geom(corr), tile, _ptr(x), _i64(xs), _i64(corr.map_h), _i64(corr.map_w), base, _i64(ws),
             _ptr(bias), _ptr(y), get_workspace_limit()))
     return correlate
 

@@ -193,7 +193,7 @@ def forward_correlation(p):
 
 def backward_data_correlation(p):
     """(correlation, folded): backward-data of p as a correlation of grad_output with
-    rotated_weights(w).  It yields the gradient of the padded input's cells that are
+    the weights rotated (weight_strides).  It yields the gradient of the padded input's cells that are
     inputs (zeros padding: shape of the input, folded False) or of every padded cell
     (other modes: hp x wp, to be folded by fold_padding)."""
     zeros = p.padding_mode == "zeros"
@@ -210,12 +210,15 @@ def backward_data_correlation(p):
     return corr, not zeros
 
 
-def rotated_weights(w, groups):
-    """Weights of backward-data: each group's kernels turned 180 degrees, channels swapped
-    ((C_out, C_in/g, 3, 3) -> (C_in, C_out/g, 3, 3)), contiguous."""
-    c_out, cig, kh, kw = w.shape
-    r = w.reshape(groups, c_out // groups, cig, kh, kw).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
-    return np.ascontiguousarray(r).reshape(groups * cig, c_out // groups, kh, kw)
+def weight_strides(shape, groups, rotated):
+    """Element strides (group, output channel, input channel, tap) of a correlation's
+    filters in contiguous weights of ``shape`` (C_out, C_in / groups, 3, 3): the
+    weights themselves, or (rotated) backward-data's, each group's kernels turned 180
+    degrees with its channels swapped, read in place (tap t is tap 8 - t: the
+    caller starts at the first filter's last tap)."""
+    c_out, cig = shape[0], shape[1]
+    group = c_out // groups * cig * 9
+    return (group, 9, cig * 9, -1) if rotated else (group, cig * 9, 9, 1)
 
 
 def fold_padding(gxp, p):
@@ -235,8 +238,9 @@ def fold_padding(gxp, p):
 
 def make_kernels(correlate, bwd_filter):
     """(forward, backward-data, backward-filter) kernels of the registry's signatures
-    from a backend's ``correlate(corr, x, w, bias, y)`` (a Correlation computed into
-    the contiguous y) and its backward-filter kernel (Winograd delegates it, see
+    from a backend's ``correlate(corr, x, w, bias, y, rotated=False)`` (a Correlation
+    computed into the contiguous y, with w the forward's weights, read rotated for
+    backward-data: weight_strides) and its backward-filter kernel (Winograd delegates it, see
     docs)."""
 
     def forward(p, x, w, bias, y):
@@ -244,12 +248,11 @@ def make_kernels(correlate, bwd_filter):
 
     def backward_data(p, gy, w, gx):
         corr, folded = backward_data_correlation(p)
-        wr = rotated_weights(w, p.groups)
         if not folded:
-            correlate(corr, gy, wr, None, gx)
+            correlate(corr, gy, w, None, gx, rotated=True)
             return
         gxp = np.empty((p.n, p.c_in, p.hp, p.wp), dtype=gx.dtype)
-        correlate(corr, gy, wr, None, gxp)
+        correlate(corr, gy, w, None, gxp, rotated=True)
         gx[...] = fold_padding(gxp, p)
 
     return forward, backward_data, bwd_filter

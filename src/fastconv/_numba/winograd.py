@@ -32,9 +32,10 @@ BY_CHANNELS_V_BYTES = 16 * 2**20  # its transformed input of the whole batch, at
 
 
 @jit()
-def _filter_transform(w, gm, k0, k1, u):
-    """u[g, a * A + b, k, c] = (G w[g * K + k, c] G^T)[a, b] for output channels
-    k0 <= g * K + k < k1 (u: groups x A^2 x K x C)."""
+def _filter_transform(w, gm, k0, k1, u, rotated):
+    """u[g, a * A + b, k, c] = (G f G^T)[a, b] for output channels k0 <= g * K + k < k1
+    (u: groups x A^2 x K x C) of filters f = w[g * K + k, c], or, rotated (backward-data),
+    w[g * C + c, k] turned 180 degrees."""
     alpha, kg, cg = gm.shape[0], u.shape[2], u.shape[3]
     wt = np.empty((3, 3, cg), w.dtype)
     t = np.empty((alpha, 3, cg), w.dtype)
@@ -43,7 +44,7 @@ def _filter_transform(w, gm, k0, k1, u):
         for c in range(cg):
             for i in range(3):
                 for j in range(3):
-                    wt[i, j, c] = w[kk, c, i, j]
+                    wt[i, j, c] = w[g * cg + c, k, 2 - i, 2 - j] if rotated else w[kk, c, i, j]
         # explicit loops over c: an array expression would allocate a temporary
         for a in range(alpha):
             for j in range(3):
@@ -238,8 +239,9 @@ def _output_transform(m, t0, tw_n, tiles_per_image, tile, at, k0, bias, y):
                 q += run
 
 
-def _correlate(tile, corr, x, w, bias, y):
-    """y = the Correlation corr of x with w (+ bias): chunks of tiles per thread,
+def _correlate(tile, corr, x, w, bias, y, rotated=False):
+    """y = the Correlation corr of x with w (+ bias; w read rotated for backward-data,
+    see _filter_transform): chunks of tiles per thread,
     or, where the transformed filters outweigh the whole batch's transformed input,
     blocks of output channels."""
     at, gm, bt = (np.asarray(m, dtype=x.dtype) for m in _winograd.matrices(_variant(tile), x.dtype))
@@ -255,11 +257,11 @@ def _correlate(tile, corr, x, w, bias, y):
     bias = np.zeros(0, x.dtype) if bias is None else bias
     v_bytes = alpha * alpha * cg * nt_all * x.itemsize  # the whole batch's transformed input
     if G == 1 and kg >= threads * FILTER_BLOCK and v_bytes <= min(BY_CHANNELS_V_BYTES, u_bytes):
-        _correlate_by_channels(tile, corr, x, w, bias, y, at, gm, bt)
+        _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt)
         return
     u = np.empty((G, alpha * alpha, kg, cg), x.dtype)
     halves = [(corr.c_out * i // threads, corr.c_out * (i + 1) // threads) for i in range(threads)]
-    _run([lambda a=a, b=b: _filter_transform(w, gm, a, b, u) for a, b in halves if b > a])
+    _run([lambda a=a, b=b: _filter_transform(w, gm, a, b, u, rotated) for a, b in halves if b > a])
     tasks = [(g, t0, min(nt_all, t0 + nt)) for g in range(G) for t0 in range(0, nt_all, nt)]
 
     def share(mine):
@@ -276,7 +278,7 @@ def _correlate(tile, corr, x, w, bias, y):
         _run([lambda s=tasks[i::threads]: share(s) for i in range(min(threads, len(tasks)))])
 
 
-def _correlate_by_channels(tile, corr, x, w, bias, y, at, gm, bt):
+def _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt):
     """_correlate for few tiles and many channels (deep layers, one group): the
     threads transform the input of the whole batch, a share of the channels each,
     then split the output channels, each transforming its filters FILTER_BLOCK at a
@@ -299,7 +301,7 @@ def _correlate_by_channels(tile, corr, x, w, bias, y, at, gm, bt):
             kb = min(FILTER_BLOCK, k_hi - k0)
             u = u_buf[:aa * kb * cg].reshape(1, aa, kb, cg)
             m = m_buf[:aa * kb * nt_all].reshape(aa, kb, nt_all)
-            _filter_transform(w[k0:k0 + kb], gm, 0, kb, u)
+            _filter_transform(w[:, k0:k0 + kb] if rotated else w[k0:k0 + kb], gm, 0, kb, u, rotated)
             np.matmul(u[0], v, out=m)
             _output_transform(m, 0, tw_n, per_image, tile, at, k0, bias, y)
 
@@ -315,7 +317,7 @@ def _variant(tile):
 def _kernels(tile):
     from .im2col import conv2d_bwd_filter_im2col
 
-    return _winograd.make_kernels(lambda *args: _correlate(tile, *args), conv2d_bwd_filter_im2col)
+    return _winograd.make_kernels(lambda *args, **kw: _correlate(tile, *args, **kw), conv2d_bwd_filter_im2col)
 
 
 (conv2d_fwd_winograd_f2x2k3x3, conv2d_bwd_data_winograd_f2x2k3x3,
