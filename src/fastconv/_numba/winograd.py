@@ -11,7 +11,8 @@ F(4x4)'s input transform, the generated one 8).  The filter transform loops with
 the input channels innermost and contiguous, the matrices' zero entries skipped.
 Threads share the tiles of the batch as in ``fastconv._numba.im2col`` (Python
 threads, single-threaded BLAS, scratch within the workspace limit); the filters
-are transformed once per call.
+are transformed once per call, or, for deep layers (_correlate_by_channels), by
+each thread a block of output channels at a time.
 """
 from __future__ import annotations
 
