@@ -106,7 +106,8 @@ def _padded_row(plane, ri, map_w, lo, hi, shift, rows, at, n):
 @jit()
 def _input_transform(x, c0, map_h, map_w, t0, tw_n, tiles_per_image, tile, bt, v):
     """v[a * A + b, c, q] = (B^T d B)[a, b] for the patch d of tile t0 + q of input
-    channel c0 + c (v: A^2 x channels x tiles); map_h / map_w give the input row /
+    channel c0 + c (v: A^2 x channels x tiles, C-contiguous: it is written through a
+    flat view); map_h / map_w give the input row /
     column of every padded one, -1 (or past their end) for a zero.
 
     Per channel, the padded rows the chunk's tiles read are built once (pitch
@@ -191,7 +192,7 @@ def _input_transform(x, c0, map_h, map_w, t0, tw_n, tiles_per_image, tile, bt, v
 @jit()
 def _output_transform(m, t0, tw_n, tiles_per_image, tile, at, k0, bias, y):
     """y[n, k0 + k, tile rows and columns] = (A^T M A) of m[:, k, q] for tile t0 + q,
-    plus bias[k0 + k] when bias has entries (m: A^2 x channels x tiles), in blocks
+    plus bias[k0 + k] when bias has entries (m: A^2 x channels x tiles, C-contiguous), in blocks
     of NUMBA_BLOCK tiles through a work array (see _input_transform)."""
     alpha, nk, nt = at.shape[1], m.shape[1], m.shape[2]
     aa = alpha * alpha
