@@ -39,13 +39,24 @@ typedef void (*fc_gemm_ukr_f64_fn)(int64_t kc, const double *a, const double *b,
  *  out:    Y = A^T M A; M row r at mm + r * ms, Y row i * tile + j at y + (i * tile + j) * NR;
  *  filter: U = G g G^T; tap (i, j) at g + (i * 3 + j) * FL (FL = MR rounded up to whole
  *          vectors, lanes past MR zero), U row r (MR lanes) at u + r * us.
- *  Vector-aligned d, v, mm, y with vs, ms multiples of NR. */
+ *  Vector-aligned d, v, mm, y with vs, ms multiples of NR.
+ *  gather:  patches of n <= NR tiles side by side (A elements of patch row i of tile l at
+ *           rows[i] + l * tile) to d + (i * A + j) * NR + l;
+ *  scatter: Y of n <= NR whole tiles side by side (element (i, j) of tile l at
+ *           y + (i * tile + j) * NR + l), plus *bias unless NULL, to out[i * ow + l * tile + j],
+ *           i < rows. */
 typedef void (*fc_wino_in_f32_fn)(int tile, const float *d, float *v, int64_t vs);
 typedef void (*fc_wino_in_f64_fn)(int tile, const double *d, double *v, int64_t vs);
 typedef void (*fc_wino_out_f32_fn)(int tile, const float *mm, int64_t ms, float *y);
 typedef void (*fc_wino_out_f64_fn)(int tile, const double *mm, int64_t ms, double *y);
 typedef void (*fc_wino_filter_f32_fn)(int tile, const float *g, float *u, int64_t us);
 typedef void (*fc_wino_filter_f64_fn)(int tile, const double *g, double *u, int64_t us);
+typedef void (*fc_wino_gather_f32_fn)(int tile, const float *const *rows, int64_t n, float *d);
+typedef void (*fc_wino_gather_f64_fn)(int tile, const double *const *rows, int64_t n, double *d);
+typedef void (*fc_wino_scatter_f32_fn)(int tile, const float *y, int64_t n, int rows, const float *bias,
+                                       float *out, int64_t ow);
+typedef void (*fc_wino_scatter_f64_fn)(int tile, const double *y, int64_t n, int rows, const double *bias,
+                                       double *out, int64_t ow);
 
 /** One instruction set's micro-kernels and their register-tile limits. */
 typedef struct fc_isa_kernels {
@@ -65,6 +76,10 @@ typedef struct fc_isa_kernels {
     fc_wino_out_f64_fn wino_out_f64;
     fc_wino_filter_f32_fn wino_filter_f32;
     fc_wino_filter_f64_fn wino_filter_f64;
+    fc_wino_gather_f32_fn wino_gather_f32;
+    fc_wino_gather_f64_fn wino_gather_f64;
+    fc_wino_scatter_f32_fn wino_scatter_f32;
+    fc_wino_scatter_f64_fn wino_scatter_f64;
 } fc_isa_kernels;
 
 extern const fc_isa_kernels fc_kernels_generic;

@@ -29,5 +29,6 @@ const fc_isa_kernels fc_kernels_avx2 = {32, 2, {0, 12, 6, 0, 0}, fc_ukr_f32__avx
                                         fc_ukr_f64__avx2, fc_probe_f32__avx2,
     UK_GEMM_MR, UK_GEMM_NB, fc_gemm_ukr_f32__avx2, fc_gemm_ukr_f64__avx2,
     fc_wino_in_f32__avx2, fc_wino_in_f64__avx2, fc_wino_out_f32__avx2, fc_wino_out_f64__avx2,
-    fc_wino_filter_f32__avx2, fc_wino_filter_f64__avx2};
+    fc_wino_filter_f32__avx2, fc_wino_filter_f64__avx2,
+    fc_wino_gather_f32__avx2, fc_wino_gather_f64__avx2, fc_wino_scatter_f32__avx2, fc_wino_scatter_f64__avx2};
 #endif
