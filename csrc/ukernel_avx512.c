@@ -30,5 +30,6 @@ const fc_isa_kernels fc_kernels_avx512 = {64, 4, {0, 12, 12, 8, 6}, fc_ukr_f32__
     UK_GEMM_MR, UK_GEMM_NB, fc_gemm_ukr_f32__avx512, fc_gemm_ukr_f64__avx512,
     fc_wino_in_f32__avx512, fc_wino_in_f64__avx512, fc_wino_out_f32__avx512, fc_wino_out_f64__avx512,
     fc_wino_filter_f32__avx512, fc_wino_filter_f64__avx512,
-    fc_wino_gather_f32__avx512, fc_wino_gather_f64__avx512, fc_wino_scatter_f32__avx512, fc_wino_scatter_f64__avx512};
+    fc_wino_gather_f32__avx512, fc_wino_gather_f64__avx512,
+    fc_wino_scatter_f32__avx512, fc_wino_scatter_f64__avx512};
 #endif

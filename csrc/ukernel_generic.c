@@ -30,4 +30,5 @@ const fc_isa_kernels fc_kernels_generic = {16, 2, {0, 10, 5, 0, 0}, fc_ukr_f32__
     UK_GEMM_MR, UK_GEMM_NB, fc_gemm_ukr_f32__generic, fc_gemm_ukr_f64__generic,
     fc_wino_in_f32__generic, fc_wino_in_f64__generic, fc_wino_out_f32__generic, fc_wino_out_f64__generic,
     fc_wino_filter_f32__generic, fc_wino_filter_f64__generic,
-    fc_wino_gather_f32__generic, fc_wino_gather_f64__generic, fc_wino_scatter_f32__generic, fc_wino_scatter_f64__generic};
+    fc_wino_gather_f32__generic, fc_wino_gather_f64__generic,
+    fc_wino_scatter_f32__generic, fc_wino_scatter_f64__generic};
