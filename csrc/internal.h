@@ -37,8 +37,8 @@ typedef void (*fc_gemm_ukr_f64_fn)(int64_t kc, const double *a, const double *b,
  *  A = tile + 2, NR = gemm_nb * VL lanes for input/output, MR = gemm_mr for filters:
  *  in:     V = B^T d B; d row i * A + j at d + (i * A + j) * NR, V row r at v + r * vs;
  *  out:    Y = A^T M A; M row r at mm + r * ms, Y row i * tile + j at y + (i * tile + j) * NR;
- *  filter: U = G g G^T; tap (i, j) at g + (i * 3 + j) * FL (FL = MR rounded up to whole
- *          vectors, lanes past MR zero), U row r (MR lanes) at u + r * us.
+ *  filter: U = G g G^T of n filters side by side; tap (i, j) of filter k at
+ *          g[(i * 3 + j) * gs + k], U row r at u + r * us (n elements, any alignment).
  *  Vector-aligned d, v, mm, y with vs, ms multiples of NR.
  *  gather:  patches of n <= NR tiles side by side (A elements of patch row i of tile l at
  *           rows[i] + l * tile) to d + (i * A + j) * NR + l;
@@ -49,8 +49,8 @@ typedef void (*fc_wino_in_f32_fn)(int tile, const float *d, float *v, int64_t vs
 typedef void (*fc_wino_in_f64_fn)(int tile, const double *d, double *v, int64_t vs);
 typedef void (*fc_wino_out_f32_fn)(int tile, const float *mm, int64_t ms, float *y);
 typedef void (*fc_wino_out_f64_fn)(int tile, const double *mm, int64_t ms, double *y);
-typedef void (*fc_wino_filter_f32_fn)(int tile, const float *g, float *u, int64_t us);
-typedef void (*fc_wino_filter_f64_fn)(int tile, const double *g, double *u, int64_t us);
+typedef void (*fc_wino_filter_f32_fn)(int tile, const float *g, int64_t gs, int64_t n, float *u, int64_t us);
+typedef void (*fc_wino_filter_f64_fn)(int tile, const double *g, int64_t gs, int64_t n, double *u, int64_t us);
 typedef void (*fc_wino_gather_f32_fn)(int tile, const float *const *rows, int64_t n, float *d);
 typedef void (*fc_wino_gather_f64_fn)(int tile, const double *const *rows, int64_t n, double *d);
 typedef void (*fc_wino_scatter_f32_fn)(int tile, const float *y, int64_t n, int rows, const float *bias,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fastconv
-from fastconv import _registry, _winograd, reference
+from fastconv import _c, _registry, _winograd, reference
 from fastconv.bench.accuracy import conv_bound, reduction_lengths
 
 from conftest import absolute_references, assert_within, make_data
@@ -111,6 +111,22 @@ def test_deep_layer_few_tiles(kwargs, algorithm, backend, rng):
     x = make_data((2, 70, 7, 6), np.float32, rng)
     w = make_data((99, 70, 3, 3), np.float32, rng)
     _check(x, w, make_data((99,), np.float32, rng), kwargs, algorithm, backend, rng)
+
+
+@pytest.mark.parametrize("algorithm", VARIANTS)
+def test_reduction_blocks_that_cut_a_run_of_filters(algorithm, rng):
+    """C's filter transform gathers 32 input channels at a time and splits them where
+    the GEMM's reduction blocks (KC) end: with KC = 40 the runs straddle the blocks,
+    in the blocked path (few output channels) and the by-channels one."""
+    x = make_data((2, 70, 7, 6), np.float32, rng)
+    _c.lib.fc_gemm_blocking(40, 24, 64 * 1024)
+    try:
+        for c_out in (20, 99):
+            w = make_data((c_out, 70, 3, 3), np.float32, rng)
+            _check(x, w, make_data((c_out,), np.float32, rng), {"padding": 1}, algorithm, "c", rng)
+            _check(x.astype(np.float64), w.astype(np.float64), None, {"padding": 1}, algorithm, "c", rng)
+    finally:
+        _c.lib.fc_gemm_blocking(256, 256, 1024 * 1024)
 
 
 @pytest.mark.parametrize("algorithm", VARIANTS)
