@@ -7,8 +7,8 @@ array, through functions generated from the exact matrices of
 ``fastconv._winograd`` (``winograd_blocks``): each keeps one tile in scalars and
 LLVM vectorizes it across the block's tiles, with no pass through memory between
 the two matrix products (the earlier pass-per-row form spent 35-45 ns a tile on
-F(4x4)'s input transform, the generated one 8).  The filter transform loops with
-the input channels innermost and contiguous, the matrices' zero entries skipped.
+F(4x4)'s input transform, the generated one 8).  The filter transform works the
+same way, on blocks of NUMBA_BLOCK input channels of one output channel.
 Threads share the tiles of the batch as in ``fastconv._numba.im2col`` (Python
 threads, single-threaded BLAS, scratch within the workspace limit); the filters
 are transformed once per call, or, for deep layers (_correlate_by_channels), by
@@ -24,7 +24,7 @@ from .._workspace import get_workspace_limit
 from .config import jit
 from .im2col import _blas_single, _run
 from .split import split_pairs
-from .winograd_blocks import NUMBA_BLOCK, input_f2, input_f4, output_f2, output_f4
+from .winograd_blocks import NUMBA_BLOCK, filter_f2, filter_f4, input_f2, input_f4, output_f2, output_f4
 
 U = np.uint64  # see _output_transform
 CHUNK_BYTES = 8 * 2**20  # a thread's V and M (in L3): long enough rows for BLAS
@@ -35,36 +35,32 @@ BY_CHANNELS_V_BYTES = 16 * 2**20  # its transformed input of the whole batch, at
 @jit()
 def _filter_transform(w, gm, k0, k1, u, rotated):
     """u[g, a * A + b, k, c] = (G f G^T)[a, b] for output channels k0 <= g * K + k < k1
-    (u: groups x A^2 x K x C) of filters f = w[g * K + k, c], or, rotated (backward-data),
-    w[g * C + c, k] turned 180 degrees."""
+    (u: groups x A^2 x K x C, C-contiguous) of filters f = w[g * K + k, c], or, rotated
+    (backward-data), w[g * C + c, k] turned 180 degrees: NUMBA_BLOCK input channels
+    at a time through the generated block transform (see _input_transform)."""
     alpha, kg, cg = gm.shape[0], u.shape[2], u.shape[3]
-    wt = np.empty((3, 3, cg), w.dtype)
-    t = np.empty((alpha, 3, cg), w.dtype)
+    aa = alpha * alpha
+    work = np.zeros((9 + aa) * NUMBA_BLOCK, w.dtype)
+    u_flat = u.ravel()  # contiguous: a view
     for kk in range(k0, k1):
         g, k = kk // kg, kk % kg
-        for c in range(cg):
-            for i in range(3):
-                for j in range(3):
-                    wt[i, j, c] = w[g * cg + c, k, 2 - i, 2 - j] if rotated else w[kk, c, i, j]
-        # explicit loops over c: an array expression would allocate a temporary
-        for a in range(alpha):
-            for j in range(3):
-                ta = t[a, j]
-                ta[:] = 0
+        for cb in range(0, cg, NUMBA_BLOCK):
+            nb = min(NUMBA_BLOCK, cg - cb)
+            if nb < NUMBA_BLOCK:  # lanes past the channels: zeros, never denormals
+                work[:9 * NUMBA_BLOCK] = 0
+            for q in range(nb):
                 for i in range(3):
-                    coef, src = gm[a, i], wt[i, j]
-                    if coef != 0:
-                        for c in range(cg):
-                            ta[c] += coef * src[c]
-        for a in range(alpha):
-            for b in range(alpha):
-                dst = u[g, a * alpha + b, k]
-                dst[:] = 0
-                for j in range(3):
-                    coef, src = gm[b, j], t[a, j]
-                    if coef != 0:
-                        for c in range(cg):
-                            dst[c] += coef * src[c]
+                    for j in range(3):
+                        work[(i * 3 + j) * NUMBA_BLOCK + q] = \
+                            w[g * cg + cb + q, k, 2 - i, 2 - j] if rotated else w[kk, cb + q, i, j]
+            if alpha == 6:
+                filter_f4(work, gm)
+            else:
+                filter_f2(work, gm)
+            for ab in range(aa):
+                frm, to = U((9 + ab) * NUMBA_BLOCK), U(((g * aa + ab) * kg + k) * cg + cb)
+                for q in range(U(nb)):
+                    u_flat[to + q] = work[frm + q]
 
 
 @jit()
