@@ -171,7 +171,8 @@ def test_public_names_are_the_contract():
 
 
 @pytest.mark.parametrize("size,groups,dtype,expected", [
-    (28, 1, np.float32, "winograd_f4x4k3x3"), (14, 1, np.float32, "winograd_f2x2k3x3"),
+    (28, 1, np.float32, "winograd_f4x4k3x3"), (7, 1, np.float32, "winograd_f4x4k3x3"),
+    (6, 1, np.float32, "winograd_f2x2k3x3"),
     (28, 8, np.float32, "direct"), (28, 1, np.float64, "im2col"),
 ])
 def test_auto_picks_winograd_for_wide_3x3_float32_layers(size, groups, dtype, expected):

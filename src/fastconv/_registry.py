@@ -99,12 +99,13 @@ def _winograd_fits(p, min_pixels=0, max_pixels=None):
 
 AUTO_RULES = (
     # measured with `python -m fastconv bench` on ResNet-50's 3x3 stride-1 layers, mb 8
-    # (docs/winograd.md): Winograd beats direct and im2col forward on all four;
-    # F(4x4) wins on 56x56 and 28x28 planes, F(2x2) on 14x14 and 7x7 ones (its filter
-    # transform is 16/36 of F(4x4)'s, and those layers have the most filters)
-    ("3x3 stride 1, float32, planes >= 28x28", lambda p: _winograd_fits(p, min_pixels=28 * 28),
+    # (docs/winograd.md): Winograd beats direct and im2col forward on all four, and
+    # F(4x4) beats F(2x2) on all four, 56x56 down to 7x7 planes, in both backends (it
+    # lost on 14x14 and 7x7 until C's filter transform was vectorized); F(2x2) below
+    # 7x7, where F(4x4)'s tiles would mostly hang past the plane (not measured)
+    ("3x3 stride 1, float32, planes >= 7x7", lambda p: _winograd_fits(p, min_pixels=7 * 7),
      ("winograd_f4x4k3x3",)),
-    ("3x3 stride 1, float32, smaller planes", lambda p: _winograd_fits(p, max_pixels=28 * 28),
+    ("3x3 stride 1, float32, smaller planes", lambda p: _winograd_fits(p, max_pixels=7 * 7),
      ("winograd_f2x2k3x3",)),
     # a network's first layer on its colour planes: with so few input channels the
     # direct kernels' reductions are short; im2col + GEMM measured faster over
