@@ -100,11 +100,12 @@ def _padded_row(plane, ri, map_w, lo, hi, shift, rows, at, n):
 
 
 @jit()
-def _input_transform(x, c0, map_h, map_w, t0, tw_n, tiles_per_image, tile, bt, v):
+def _input_transform(x, x_c0, c_lo, c_hi, map_h, map_w, t0, tw_n, tiles_per_image, tile, bt, v):
     """v[a * A + b, c, q] = (B^T d B)[a, b] for the patch d of tile t0 + q of input
-    channel c0 + c (v: A^2 x channels x tiles, C-contiguous: it is written through a
-    flat view); map_h / map_w give the input row /
-    column of every padded one, -1 (or past their end) for a zero.
+    channel x_c0 + c, c_lo <= c < c_hi (v: A^2 x channels x tiles, C-contiguous: it
+    is written through a flat view, so threads can fill their channels of one v);
+    map_h / map_w give the input row / column of every padded one, -1 (or past
+    their end) for a zero.
 
     Per channel, the padded rows the chunk's tiles read are built once (pitch
     tile * (tw_n + 1)), then split by column phase (column tile * u + p to phase p,
@@ -144,9 +145,9 @@ def _input_transform(x, c0, map_h, map_w, t0, tw_n, tiles_per_image, tile, bt, v
         n, r = (t0 + q) // tiles_per_image, (t0 + q) % tiles_per_image
         first_row = row_base[n - n0] + (r // tw_n - first_tr[n - n0]) * tile
         patch_at[q] = first_row * span + r % tw_n
-    for c in range(nch):
+    for c in range(c_lo, c_hi):
         for n in range(n0, n1 + 1):
-            plane = x[n, c0 + c]
+            plane = x[n, x_c0 + c]
             for k in range(row_base[n - n0 + 1] - row_base[n - n0]):
                 pr = first_tr[n - n0] * tile + k
                 ri = map_h[pr] if pr < map_h.shape[0] else -1
@@ -268,7 +269,7 @@ def _correlate(tile, corr, x, w, bias, y, rotated=False):
         for g, t0, t1 in mine:
             v = v_buf[:alpha * alpha * cg * (t1 - t0)].reshape(alpha * alpha, cg, t1 - t0)
             m = m_buf[:alpha * alpha * kg * (t1 - t0)].reshape(alpha * alpha, kg, t1 - t0)
-            _input_transform(x, g * cg, corr.map_h, corr.map_w, t0, tw_n, per_image, tile, bt, v)
+            _input_transform(x, g * cg, 0, cg, corr.map_h, corr.map_w, t0, tw_n, per_image, tile, bt, v)
             np.matmul(u[g], v, out=m)
             _output_transform(m, t0, tw_n, per_image, tile, at, g * kg, bias, y)
 
@@ -287,10 +288,9 @@ def _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt):
     per_image = th_n * tw_n
     nt_all, threads = corr.n * per_image, get_num_threads()
     c_cuts = [cg * i // threads for i in range(threads + 1)]
-    parts = [np.empty((aa, c_cuts[i + 1] - c_cuts[i], nt_all), x.dtype) for i in range(threads)]
-    _run([lambda i=i: _input_transform(x, c_cuts[i], corr.map_h, corr.map_w, 0, tw_n, per_image, tile, bt,
-                                       parts[i]) for i in range(threads)])
-    v = np.concatenate(parts, axis=1)
+    v = np.empty((aa, cg, nt_all), x.dtype)
+    _run([lambda i=i: _input_transform(x, 0, c_cuts[i], c_cuts[i + 1], corr.map_h, corr.map_w, 0, tw_n,
+                                       per_image, tile, bt, v) for i in range(threads)])
 
     def share(k_lo, k_hi):
         u_buf = np.empty(aa * FILTER_BLOCK * cg, x.dtype)
