@@ -252,7 +252,13 @@ def _correlate(tile, corr, x, w, bias, y, rotated=False):
     per_tile = alpha * alpha * (cg + kg) * x.itemsize
     u_bytes = G * alpha * alpha * kg * cg * x.itemsize
     budget = max(per_tile, min(CHUNK_BYTES, (get_workspace_limit() - u_bytes) // threads))
-    nt = max(1, min(budget // per_tile, -(-nt_all // threads)))
+    # as many chunks for every thread, of tiles as even as can be: the chunks are dealt
+    # to the threads in turn, and ResNet's res2a at mb 8 had been cut into 455, 455, 455
+    # and 203 tiles (910 for one thread, 658 for the other)
+    chunks = -(-nt_all // (budget // per_tile))
+    if G == 1:
+        chunks = -(-chunks // threads) * threads
+    nt = -(-nt_all // chunks)
     bias = np.zeros(0, x.dtype) if bias is None else bias
     v_bytes = alpha * alpha * cg * nt_all * x.itemsize  # the whole batch's transformed input
     if G == 1 and kg >= threads * FILTER_BLOCK and v_bytes <= min(BY_CHANNELS_V_BYTES, u_bytes):
