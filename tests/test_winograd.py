@@ -113,6 +113,23 @@ def test_deep_layer_few_tiles(kwargs, algorithm, backend, rng):
     _check(x, w, make_data((99,), np.float32, rng), kwargs, algorithm, backend, rng)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("algorithm", VARIANTS)
+def test_deep_layer_many_tiles(algorithm, backend, rng):
+    """As test_deep_layer_few_tiles with 64 tiles or more (72 for F(2x2), 64 for
+    F(4x4)) and more output channels than tiles: Numba's by-channels blocks are 64
+    output channels wide, here a whole block and a short one on each of 2 threads."""
+    shape = {"winograd_f2x2k3x3": (2, 40, 11, 11), "winograd_f4x4k3x3": (4, 40, 14, 14)}[algorithm]
+    x = make_data(shape, np.float32, rng)
+    w = make_data((150, 40, 3, 3), np.float32, rng)
+    before = fastconv.get_num_threads()
+    try:
+        fastconv.set_num_threads(2)
+        _check(x, w, make_data((150,), np.float32, rng), {"padding": 1}, algorithm, backend, rng)
+    finally:
+        fastconv.set_num_threads(before)
+
+
 @pytest.mark.parametrize("algorithm", VARIANTS)
 def test_reduction_blocks_that_cut_a_run_of_filters(algorithm, rng):
     """C's filter transform gathers 32 input channels at a time and splits them where

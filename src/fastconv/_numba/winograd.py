@@ -28,7 +28,10 @@ from .winograd_blocks import NUMBA_BLOCK, filter_f2, filter_f4, input_f2, input_
 
 U = np.uint64  # see _output_transform
 CHUNK_BYTES = 8 * 2**20  # a thread's V and M (in L3): long enough rows for BLAS
-FILTER_BLOCK = 32  # output channels transformed at a time by _correlate_by_channels
+FILTER_BLOCK = 32  # output channels transformed at a time by _correlate_by_channels,
+WIDE_FILTER_BLOCK = 64  # or, on 64 tiles or more, this many: OpenBLAS's GEMMs of 32 rows
+# ran at 56-98 GFLOP/s against 81-108 for 64 rows there (K = 256 / 512, N = 64-256, one
+# thread), the other way round on 32 tiles (ResNet's res5a at mb 8: 98 against 67-83)
 BY_CHANNELS_V_BYTES = 16 * 2**20  # its transformed input of the whole batch, at most
 
 
@@ -298,7 +301,7 @@ def _correlate(tile, corr, x, w, bias, y, rotated=False):
 def _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt):
     """_correlate for few tiles and many channels (deep layers, one group): the
     threads transform the input of the whole batch, a share of the channels each,
-    then split the output channels, each transforming its filters FILTER_BLOCK at a
+    then split the output channels, each transforming its filters a block at a
     time just before their GEMMs.  The transformed filters are never written whole
     (512 x 512 channels: 37.7 MB, whose writing cost more than the GEMMs)."""
     alpha, cg, kg = tile + 2, corr.c_in, corr.c_out
@@ -310,11 +313,13 @@ def _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt):
     _run([lambda i=i: _input_transform(x, 0, c_cuts[i], c_cuts[i + 1], corr.map_h, corr.map_w, 0, tw_n,
                                        per_image, tile, bt, v) for i in range(threads)])
 
+    block = FILTER_BLOCK if nt_all < 64 else WIDE_FILTER_BLOCK
+
     def share(k_lo, k_hi):
-        u_buf = np.empty(aa * FILTER_BLOCK * cg, x.dtype)
-        m_buf = np.empty(aa * FILTER_BLOCK * nt_all, x.dtype)
-        for k0 in range(k_lo, k_hi, FILTER_BLOCK):
-            kb = min(FILTER_BLOCK, k_hi - k0)
+        u_buf = np.empty(aa * block * cg, x.dtype)
+        m_buf = np.empty(aa * block * nt_all, x.dtype)
+        for k0 in range(k_lo, k_hi, block):
+            kb = min(block, k_hi - k0)
             u = u_buf[:aa * kb * cg].reshape(1, aa, kb, cg)
             m = m_buf[:aa * kb * nt_all].reshape(aa, kb, nt_all)
             _filter_transform(w[:, k0:k0 + kb] if rotated else w[k0:k0 + kb], gm, 0, kb, u, rotated)
