@@ -1,6 +1,5 @@
 """Splitting float32 rows into their even and odd elements at unit stride, for the
-kernels that read every other (pooling's stride-2 windows) or every fourth
-(Winograd's F(4x4) patch columns) element of a row."""
+kernels that read every other element of a row (pooling's stride-2 windows)."""
 import numpy as np
 
 from .config import jit
