@@ -109,9 +109,10 @@ def _input_transform(x, x_c0, c_lo, c_hi, map_h, map_w, t0, tw_n, tiles_per_imag
     map_h / map_w give the input row / column of every padded one, -1 (or past
     their end) for a zero.
 
-    Per channel, the padded rows the chunk's tiles read are built once; each tap (i, j) of a block of NUMBA_BLOCK tiles is gathered
-    from there into a work array, at every tile's patch start (computed once for all
-    channels), and the block transformed by the generated winograd_blocks functions.
+    Per channel, the padded rows the chunk's tiles read are built once; each tap
+    (i, j) of a block of NUMBA_BLOCK tiles is gathered from there into a work array,
+    at every tile's patch start (computed once for all channels), and the block
+    transformed by the generated winograd_blocks functions.
     (The rows had also been split by column phase so that a patch column lay at unit
     stride; since the gather goes through each tile's patch start anyway, that pass
     only cost time: without it the transform took 0.7-0.8 of its time on ResNet-50's
@@ -174,8 +175,9 @@ def _input_transform(x, x_c0, c_lo, c_hi, map_h, map_w, t0, tw_n, tiles_per_imag
 def _output_transform(m, t0, tw_n, tiles_per_image, tile, at, k0, bias, y):
     """y[n, k0 + k, tile rows and columns] = (A^T M A) of m[:, k, q] for tile t0 + q,
     plus bias[k0 + k] (m: A^2 x channels x tiles, C-contiguous; bias of m's dtype: a
-    literal 0 for no bias had made every sum float64, 1.15-1.5x the transform's time), in blocks
-    of NUMBA_BLOCK tiles through a work array (see _input_transform).  Each block's
+    literal 0 for no bias had made every sum float64, 1.15-1.5x the transform's
+    time), in blocks of NUMBA_BLOCK tiles through a work array (see
+    _input_transform).  Each block's
     output rows are laid out once, tiles side by side, and copied a run of tiles at a
     time: storing each tile's columns straight into y (a stride-4 loop per run, 2-14
     tiles long on ResNet's planes) took 0.55-0.77 of the transform's time."""
