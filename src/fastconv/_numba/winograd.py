@@ -259,8 +259,13 @@ def _correlate(tile, corr, x, w, bias, y, rotated=False):
     nt = -(-nt_all // chunks)
     bias = np.zeros(corr.c_out, x.dtype) if bias is None else bias.astype(x.dtype, copy=False)
     v_bytes = alpha * alpha * cg * nt_all * x.itemsize  # the whole batch's transformed input
-    if G == 1 and kg >= threads * FILTER_BLOCK and v_bytes <= min(BY_CHANNELS_V_BYTES, u_bytes):
-        _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt)
+    # by channels: that, and every thread's transformed filters and products of a block,
+    # within the workspace limit (as C's fwd_by_channels)
+    block = FILTER_BLOCK if nt_all < 64 else WIDE_FILTER_BLOCK
+    by_channels_bytes = v_bytes + threads * alpha * alpha * block * (cg + nt_all) * x.itemsize
+    if (G == 1 and kg >= threads * FILTER_BLOCK and v_bytes <= min(BY_CHANNELS_V_BYTES, u_bytes)
+            and by_channels_bytes <= get_workspace_limit()):
+        _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt, block)
         return
     u = np.empty((G, alpha * alpha, kg, cg), x.dtype)
     halves = [(corr.c_out * i // threads, corr.c_out * (i + 1) // threads) for i in range(threads)]
@@ -281,12 +286,13 @@ def _correlate(tile, corr, x, w, bias, y, rotated=False):
         _run([lambda s=tasks[i::threads]: share(s) for i in range(min(threads, len(tasks)))])
 
 
-def _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt):
+def _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt, block):
     """_correlate for few tiles and many channels (deep layers, one group): the
     threads transform the input of the whole batch, a share of the channels each,
-    then split the output channels, each transforming its filters a block at a
-    time just before their GEMMs.  The transformed filters are never written whole
-    (512 x 512 channels: 37.7 MB, whose writing cost more than the GEMMs)."""
+    then split the output channels, each transforming its filters ``block`` output
+    channels at a time just before their GEMMs.  The transformed filters are never
+    written whole (512 x 512 channels: 37.7 MB, whose writing cost more than the
+    GEMMs)."""
     alpha, cg, kg = tile + 2, corr.c_in, corr.c_out
     aa, th_n, tw_n = alpha * alpha, -(-corr.oh // tile), -(-corr.ow // tile)
     per_image = th_n * tw_n
@@ -295,8 +301,6 @@ def _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt):
     v = np.empty((aa, cg, nt_all), x.dtype)
     _run([lambda i=i: _input_transform(x, 0, c_cuts[i], c_cuts[i + 1], corr.map_h, corr.map_w, 0, tw_n,
                                        per_image, tile, bt, v) for i in range(threads)])
-
-    block = FILTER_BLOCK if nt_all < 64 else WIDE_FILTER_BLOCK
 
     def share(k_lo, k_hi):
         u_buf = np.empty(aa * block * cg, x.dtype)
