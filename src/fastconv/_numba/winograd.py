@@ -177,10 +177,10 @@ def _output_transform(m, t0, tw_n, tiles_per_image, tile, at, k0, bias, y):
     plus bias[k0 + k] (m: A^2 x channels x tiles, C-contiguous; bias of m's dtype: a
     literal 0 for no bias had made every sum float64, 1.15-1.5x the transform's
     time), in blocks of NUMBA_BLOCK tiles through a work array (see
-    _input_transform).  Each block's
-    output rows are laid out once, tiles side by side, and copied a run of tiles at a
-    time: storing each tile's columns straight into y (a stride-4 loop per run, 2-14
-    tiles long on ResNet's planes) took 0.55-0.77 of the transform's time."""
+    _input_transform).  Each block's output rows are laid out once, tiles side by
+    side, and copied a run of tiles at a time: storing each tile's columns straight
+    into y (a stride-4 loop per run, 2-14 tiles long on ResNet's planes) took
+    0.55-0.77 of the transform's time."""
     alpha, nk, nt = at.shape[1], m.shape[1], m.shape[2]
     aa = alpha * alpha
     w = np.zeros((aa + tile * tile) * NUMBA_BLOCK, m.dtype)
@@ -247,17 +247,8 @@ def _correlate(tile, corr, x, w, bias, y, rotated=False):
     th_n, tw_n = -(-corr.oh // tile), -(-corr.ow // tile)
     per_image, nt_all = th_n * tw_n, corr.n * th_n * tw_n
     threads = get_num_threads()
-    per_tile = alpha * alpha * (cg + kg) * x.itemsize
     u_bytes = G * alpha * alpha * kg * cg * x.itemsize
-    budget = max(per_tile, min(CHUNK_BYTES, (get_workspace_limit() - u_bytes) // threads))
-    # as many chunks for every thread, of tiles as even as can be: the chunks are dealt
-    # to the threads in turn, and ResNet's res2a at mb 8 had been cut into 455, 455, 455
-    # and 203 tiles (910 for one thread, 658 for the other)
-    chunks = -(-nt_all // (budget // per_tile))
-    if G == 1:
-        chunks = -(-chunks // threads) * threads
-    nt = -(-nt_all // chunks)
-    bias = np.zeros(corr.c_out, x.dtype) if bias is None else bias.astype(x.dtype, copy=False)
+    bias = np.zeros(corr.c_out, x.dtype) if bias is None else bias  # the API gives it x's dtype
     v_bytes = alpha * alpha * cg * nt_all * x.itemsize  # the whole batch's transformed input
     # by channels: that, and every thread's transformed filters and products of a block,
     # within the workspace limit (as C's fwd_by_channels)
@@ -267,6 +258,15 @@ def _correlate(tile, corr, x, w, bias, y, rotated=False):
             and by_channels_bytes <= get_workspace_limit()):
         _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt, block)
         return
+    per_tile = alpha * alpha * (cg + kg) * x.itemsize
+    budget = max(per_tile, min(CHUNK_BYTES, (get_workspace_limit() - u_bytes) // threads))
+    # as many chunks for every thread, of tiles as even as can be: the chunks are dealt
+    # to the threads in turn, and ResNet's res2a at mb 8 had been cut into 455, 455, 455
+    # and 203 tiles (910 for one thread, 658 for the other)
+    chunks = -(-nt_all // (budget // per_tile))
+    if G == 1:
+        chunks = -(-chunks // threads) * threads
+    nt = -(-nt_all // chunks)
     u = np.empty((G, alpha * alpha, kg, cg), x.dtype)
     halves = [(corr.c_out * i // threads, corr.c_out * (i + 1) // threads) for i in range(threads)]
     _run([lambda a=a, b=b: _filter_transform(w, gm, a, b, u, rotated) for a, b in halves if b > a])
