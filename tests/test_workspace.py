@@ -72,22 +72,25 @@ def test_numba_scratch_stays_within_the_cap(small_cap, rng):
     assert backward_peak <= small_cap
 
 
-def test_numba_winograd_deep_layer_stays_within_the_cap(small_cap, rng):
-    """A deep layer (150 output channels, 64 tiles) under a 1 MiB cap on 2 threads:
-    going by channels would take 2.3 MB (the batch's transformed input, and per thread
-    a 64-channel block of transformed filters and products), so the chunked path runs.
+def test_numba_winograd_deep_layer_stays_within_the_cap(rng):
+    """A deep layer (64 x 160 channels, 160 tiles) under a 4 MiB cap on 2 threads:
+    going by channels would take about 6 MB (the batch's transformed input, and per
+    thread a block of transformed filters and its products), so the chunked path
+    runs: the transformed filters (1.5 MB) and a 32-tile chunk per thread (1 MB).
     NumPy's and Numba's allocations beyond the outputs stay within the cap plus the
     transforms' fixed work arrays, 64 lanes of float32 per row: input (2 x 36 rows),
     filter (9 + 36), output (36 + 16, and 16 laid out) per thread, and a chunk's
     padded rows (a few hundred bytes here)."""
-    x = rng.standard_normal((4, 40, 14, 14)).astype(np.float32)
-    w = rng.standard_normal((150, 40, 3, 3)).astype(np.float32)
-    y = np.empty((4, 150, 14, 14), np.float32)
+    cap = 4 * MIB
+    x = rng.standard_normal((10, 64, 14, 14)).astype(np.float32)
+    w = rng.standard_normal((160, 64, 3, 3)).astype(np.float32)
+    y = np.empty((10, 160, 14, 14), np.float32)
     gy = rng.standard_normal(y.shape).astype(np.float32)
     work = 2 * (2 * 36 + 9 + 36 + 36 + 16 + 16) * 64 * 4 + 4096
     kw = dict(padding=1, algorithm="winograd_f4x4k3x3", backend="numba")
-    threads = fastconv.get_num_threads()
+    threads, before = fastconv.get_num_threads(), fastconv.get_workspace_limit()
     fastconv.set_num_threads(2)
+    fastconv.set_workspace_limit(cap)
     try:
         fastconv.conv2d(x, w, out=y, **kw)  # compile
         fastconv.conv2d_backward(gy, x, w, output_mask=(True, False, False), **kw)
@@ -101,8 +104,9 @@ def test_numba_winograd_deep_layer_stays_within_the_cap(small_cap, rng):
     finally:
         tracemalloc.stop()
         fastconv.set_num_threads(threads)
-    assert forward_peak <= small_cap + work
-    assert backward_peak <= small_cap + work
+        fastconv.set_workspace_limit(before)
+    assert forward_peak <= cap + work
+    assert backward_peak <= cap + work
 
 
 def test_c_peak_memory_stays_within_the_cap():

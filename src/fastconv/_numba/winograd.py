@@ -1,6 +1,9 @@
 """Winograd convolution F(2x2, 3x3) and F(4x4, 3x3) with Numba: njit transforms
-around NumPy's batched ``matmul`` for the element-wise stage (the A * A GEMMs of
-one chunk of tiles in one call), as the C backend does around its GEMM.
+around fastconv._numba.gemm's batched GEMM for the element-wise stage (the A * A
+GEMMs of one chunk of tiles in one call), as the C backend does around its GEMM.
+(NumPy's batched ``matmul``, OpenBLAS on one thread, had run these GEMMs at 56-127
+GFLOP/s; with the Numba GEMM the 3x3 layers of ResNet-50 and VGG-19 ran 1.1-1.7x
+as fast, docs/winograd.md.)
 
 The input and output transforms run on blocks of NUMBA_BLOCK tiles in a work
 array, through functions generated from the exact matrices of
@@ -8,9 +11,11 @@ array, through functions generated from the exact matrices of
 LLVM vectorizes it across the block's tiles, with no pass through memory between
 the two matrix products (the earlier pass-per-row form spent 35-45 ns a tile on
 F(4x4)'s input transform, the generated one 8).  The filter transform works the
-same way, on blocks of NUMBA_BLOCK input channels of one output channel.
+same way, on blocks of NUMBA_BLOCK elements of a row panel of the GEMM's packed
+A operand.
 Threads share the tiles of the batch as in ``fastconv._numba.im2col`` (Python
-threads, single-threaded BLAS, scratch within the workspace limit); the filters
+threads, scratch within the workspace limit but for the transformed filters and
+one panel of tiles per thread, as im2col's packed weights and panel); the filters
 are transformed once per call, or, for deep layers (_correlate_by_channels), by
 each thread a block of output channels at a time.
 """
@@ -22,45 +27,55 @@ from .. import _winograd
 from .._threads import get_num_threads
 from .._workspace import get_workspace_limit
 from .config import jit
-from .im2col import _blas_single, _run
+from .gemm import MICRO_ROWS, batched_gemm, panel_columns
+from .im2col import _run
 from .winograd_blocks import NUMBA_BLOCK, filter_f2, filter_f4, input_f2, input_f4, output_f2, output_f4
 
 U = np.uint64  # see _output_transform
-CHUNK_BYTES = 8 * 2**20  # a thread's V and M (in L3): long enough rows for BLAS
-FILTER_BLOCK = 32  # output channels transformed at a time by _correlate_by_channels,
-WIDE_FILTER_BLOCK = 64  # or, on 64 tiles or more, this many: OpenBLAS's GEMMs of 32 rows
-# ran at 56-98 GFLOP/s against 81-108 for 64 rows there (K = 256 / 512, N = 64-256, one
-# thread), the other way round on 32 tiles (ResNet's res5a at mb 8: 98 against 67-83)
+CHUNK_BYTES = 8 * 2**20  # a thread's V and M, at most (in L3)
+# output channels transformed at a time by _correlate_by_channels: whole row panels
+FILTER_BLOCK = MICRO_ROWS * -(-64 // MICRO_ROWS)
 BY_CHANNELS_V_BYTES = 16 * 2**20  # its transformed input of the whole batch, at most
 
 
 @jit()
-def _filter_transform(w, gm, k0, k1, u, rotated):
-    """u[g, a * A + b, k, c] = (G f G^T)[a, b] for output channels k0 <= g * K + k < k1
-    (u: groups x A^2 x K x C, C-contiguous) of filters f = w[g * K + k, c], or, rotated
-    (backward-data), w[g * C + c, k] turned 180 degrees: NUMBA_BLOCK input channels
-    at a time through the generated block transform (see _input_transform)."""
-    alpha, kg, cg = gm.shape[0], u.shape[2], u.shape[3]
-    aa = alpha * alpha
+def _filter_transform(w, gm, kg, p0, p1, u, rotated):
+    """u[g, a * A + b, r] = the packed A operand (see gemm.batched_gemm) of row panel r
+    of (G f G^T)[a, b], for the row panels p0 <= g * panels + r < p1 (u: groups x A^2
+    x panels x C x MICRO_ROWS, C-contiguous; rows past kg zero), f = w[g * kg + k, c]
+    or, rotated (backward-data), w[g * C + c, k] turned 180 degrees.
+
+    A panel of one position is C x MICRO_ROWS elements in a row; it is transformed
+    NUMBA_BLOCK of them at a time through the generated block transform (see
+    _input_transform), so each block is stored as one contiguous run.  (One output
+    channel a block, with the channels' results stored MICRO_ROWS apart, took 2.5-3x
+    as long on 512 x 512 channels.)"""
+    alpha, panels, cg, mr = gm.shape[0], u.shape[2], u.shape[3], MICRO_ROWS
+    aa, span = alpha * alpha, cg * mr
     work = np.zeros((9 + aa) * NUMBA_BLOCK, w.dtype)
     u_flat = u.ravel()  # contiguous: a view
-    for kk in range(k0, k1):
-        g, k = kk // kg, kk % kg
-        for cb in range(0, cg, NUMBA_BLOCK):
-            nb = min(NUMBA_BLOCK, cg - cb)
-            if nb < NUMBA_BLOCK:  # lanes past the channels: zeros, never denormals
+    for gp in range(p0, p1):
+        g, r = gp // panels, gp % panels
+        for e0 in range(0, span, NUMBA_BLOCK):
+            nb = min(NUMBA_BLOCK, span - e0)
+            if nb < NUMBA_BLOCK:  # lanes past the panel: zeros, never denormals
                 work[:9 * NUMBA_BLOCK] = 0
             for q in range(nb):
+                c, k = (e0 + q) // mr, r * mr + (e0 + q) % mr
                 for i in range(3):
                     for j in range(3):
-                        work[(i * 3 + j) * NUMBA_BLOCK + q] = \
-                            w[g * cg + cb + q, k, 2 - i, 2 - j] if rotated else w[kk, cb + q, i, j]
+                        if k >= kg:
+                            work[(i * 3 + j) * NUMBA_BLOCK + q] = 0
+                        elif rotated:
+                            work[(i * 3 + j) * NUMBA_BLOCK + q] = w[g * cg + c, k, 2 - i, 2 - j]
+                        else:
+                            work[(i * 3 + j) * NUMBA_BLOCK + q] = w[g * kg + k, c, i, j]
             if alpha == 6:
                 filter_f4(work, gm)
             else:
                 filter_f2(work, gm)
             for ab in range(aa):
-                frm, to = U((9 + ab) * NUMBA_BLOCK), U(((g * aa + ab) * kg + k) * cg + cb)
+                frm, to = U((9 + ab) * NUMBA_BLOCK), U(((g * aa + ab) * panels + r) * span + e0)
                 for q in range(U(nb)):
                     u_flat[to + q] = work[frm + q]
 
@@ -102,12 +117,13 @@ def _padded_row(plane, ri, map_w, lo, hi, shift, rows, at, n):
 
 
 @jit()
-def _input_transform(x, x_c0, c_lo, c_hi, map_h, map_w, t0, tw_n, tiles_per_image, tile, bt, v):
-    """v[a * A + b, c, q] = (B^T d B)[a, b] for the patch d of tile t0 + q of input
-    channel x_c0 + c, c_lo <= c < c_hi (v: A^2 x channels x tiles, C-contiguous: it
-    is written through a flat view, so threads can fill their channels of one v);
-    map_h / map_w give the input row / column of every padded one, -1 (or past
-    their end) for a zero.
+def _input_transform(x, x_c0, c_lo, c_hi, map_h, map_w, t0, nt, tw_n, tiles_per_image, tile, bt, v):
+    """v[a * A + b, c, q] = (B^T d B)[a, b] for the patch d of tile t0 + q, q < nt, of
+    input channel x_c0 + c, c_lo <= c < c_hi (v: A^2 x channels x columns >= nt,
+    C-contiguous: it is written through a flat view, so threads can fill their
+    channels of one v; the columns past nt, up to a multiple of gemm's NR, hold
+    finite values of no tile); map_h / map_w give the input row / column of every
+    padded one, -1 (or past their end) for a zero.
 
     Per channel, the padded rows the chunk's tiles read are built once; each tap
     (i, j) of a block of NUMBA_BLOCK tiles is gathered from there into a work array,
@@ -117,7 +133,7 @@ def _input_transform(x, x_c0, c_lo, c_hi, map_h, map_w, t0, tw_n, tiles_per_imag
     stride; since the gather goes through each tile's patch start anyway, that pass
     only cost time: without it the transform took 0.7-0.8 of its time on ResNet-50's
     four 3x3 layers, one thread.)"""
-    alpha, nch, nt = bt.shape[0], v.shape[1], v.shape[2]
+    alpha, nch, columns = bt.shape[0], v.shape[1], v.shape[2]
     aa = alpha * alpha
     # zeros: the lanes past a short last block are transformed too (never denormals)
     w = np.zeros(2 * aa * NUMBA_BLOCK, v.dtype)
@@ -165,23 +181,27 @@ def _input_transform(x, x_c0, c_lo, c_hi, map_h, map_w, t0, tw_n, tiles_per_imag
                 input_f4(w, bt)
             else:
                 input_f2(w, bt)
+            # up to the columns' end: a short block's lanes past nb hold the previous
+            # block's values, or zeros
+            lanes = U(min(NUMBA_BLOCK, columns - qb))
             for ab in range(aa):
-                frm, to = U((aa + ab) * NUMBA_BLOCK), U((ab * nch + c) * nt + qb)
-                for u in range(U(nb)):
+                frm, to = U((aa + ab) * NUMBA_BLOCK), U((ab * nch + c) * columns + qb)
+                for u in range(lanes):
                     v_flat[to + u] = w[frm + u]
 
 
 @jit()
-def _output_transform(m, t0, tw_n, tiles_per_image, tile, at, k0, bias, y):
+def _output_transform(m, nk, t0, nt, tw_n, tiles_per_image, tile, at, k0, bias, y):
     """y[n, k0 + k, tile rows and columns] = (A^T M A) of m[:, k, q] for tile t0 + q,
-    plus bias[k0 + k] (m: A^2 x channels x tiles, C-contiguous; bias of m's dtype: a
+    k < nk, q < nt, plus bias[k0 + k] (m: A^2 x rows x columns, C-contiguous, as
+    gemm.batched_gemm writes it, rows >= nk, columns >= nt; bias of m's dtype: a
     literal 0 for no bias had made every sum float64, 1.15-1.5x the transform's
     time), in blocks of NUMBA_BLOCK tiles through a work array (see
     _input_transform).  Each block's output rows are laid out once, tiles side by
     side, and copied a run of tiles at a time: storing each tile's columns straight
     into y (a stride-4 loop per run, 2-14 tiles long on ResNet's planes) took
     0.55-0.77 of the transform's time."""
-    alpha, nk, nt = at.shape[1], m.shape[1], m.shape[2]
+    alpha, rows_m, ldm = at.shape[1], m.shape[1], m.shape[2]
     aa = alpha * alpha
     w = np.zeros((aa + tile * tile) * NUMBA_BLOCK, m.dtype)
     rows = np.empty(tile * tile * NUMBA_BLOCK, m.dtype)
@@ -192,7 +212,7 @@ def _output_transform(m, t0, tw_n, tiles_per_image, tile, at, k0, bias, y):
         for qb in range(0, nt, NUMBA_BLOCK):
             nb = min(NUMBA_BLOCK, nt - qb)
             for ab in range(aa):
-                frm, to = U((ab * nk + k) * nt + qb), U(ab * NUMBA_BLOCK)
+                frm, to = U((ab * rows_m + k) * ldm + qb), U(ab * NUMBA_BLOCK)
                 for u in range(U(nb)):
                     w[to + u] = flat[frm + u]
             if tile == 4:
@@ -243,79 +263,82 @@ def _correlate(tile, corr, x, w, bias, y, rotated=False):
     blocks of output channels."""
     at, gm, bt = (np.asarray(m, dtype=x.dtype) for m in _winograd.matrices(_variant(tile), x.dtype))
     G, alpha = corr.groups, tile + 2
-    cg, kg = corr.c_in // G, corr.c_out // G
+    aa, cg, kg = alpha * alpha, corr.c_in // G, corr.c_out // G
     th_n, tw_n = -(-corr.oh // tile), -(-corr.ow // tile)
     per_image, nt_all = th_n * tw_n, corr.n * th_n * tw_n
     threads = get_num_threads()
-    u_bytes = G * alpha * alpha * kg * cg * x.itemsize
+    mr, nr = MICRO_ROWS, panel_columns(x.dtype)
+    row_panels = -(-kg // mr)
+    u_bytes = G * aa * row_panels * mr * cg * x.itemsize
     bias = np.zeros(corr.c_out, x.dtype) if bias is None else bias  # the API gives it x's dtype
-    v_bytes = alpha * alpha * cg * nt_all * x.itemsize  # the whole batch's transformed input
+    v_bytes = aa * cg * -(-nt_all // nr) * nr * x.itemsize  # the whole batch's transformed input
     # by channels: that, and every thread's transformed filters and products of a block,
     # within the workspace limit (as C's fwd_by_channels)
-    block = FILTER_BLOCK if nt_all < 64 else WIDE_FILTER_BLOCK
-    by_channels_bytes = v_bytes + threads * alpha * alpha * block * (cg + nt_all) * x.itemsize
+    by_channels_bytes = v_bytes + threads * aa * FILTER_BLOCK * (cg + nt_all + nr) * x.itemsize
     if (G == 1 and kg >= threads * FILTER_BLOCK and v_bytes <= min(BY_CHANNELS_V_BYTES, u_bytes)
             and by_channels_bytes <= get_workspace_limit()):
-        _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt, block)
+        _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt)
         return
-    per_tile = alpha * alpha * (cg + kg) * x.itemsize
-    budget = max(per_tile, min(CHUNK_BYTES, (get_workspace_limit() - u_bytes) // threads))
-    # as many chunks for every thread, of tiles as even as can be: the chunks are dealt
-    # to the threads in turn, and ResNet's res2a at mb 8 had been cut into 455, 455, 455
-    # and 203 tiles (910 for one thread, 658 for the other)
-    chunks = -(-nt_all // (budget // per_tile))
+    per_tile = aa * (cg + row_panels * mr) * x.itemsize
+    budget = max(per_tile * nr, min(CHUNK_BYTES, (get_workspace_limit() - u_bytes) // threads))
+    # as many chunks for every thread, of tiles as even as can be (whole panels but the
+    # last): the chunks are dealt to the threads in turn, and ResNet's res2a at mb 8 had
+    # been cut into 455, 455, 455 and 203 tiles (910 for one thread, 658 for the other)
+    chunks = -(-nt_all // (budget // per_tile // nr * nr))
     if G == 1:
         chunks = -(-chunks // threads) * threads
-    nt = -(-nt_all // chunks)
-    u = np.empty((G, alpha * alpha, kg, cg), x.dtype)
-    halves = [(corr.c_out * i // threads, corr.c_out * (i + 1) // threads) for i in range(threads)]
-    _run([lambda a=a, b=b: _filter_transform(w, gm, a, b, u, rotated) for a, b in halves if b > a])
+    nt = -(-nt_all // chunks // nr) * nr
+    u = np.empty((G, aa, row_panels, cg, mr), x.dtype)
+    halves = [(G * row_panels * i // threads, G * row_panels * (i + 1) // threads) for i in range(threads)]
+    _run([lambda a=a, b=b: _filter_transform(w, gm, kg, a, b, u, rotated) for a, b in halves if b > a])
     tasks = [(g, t0, min(nt_all, t0 + nt)) for g in range(G) for t0 in range(0, nt_all, nt)]
 
     def share(mine):
-        v_buf = np.empty(alpha * alpha * cg * nt, x.dtype)
-        m_buf = np.empty(alpha * alpha * kg * nt, x.dtype)
+        v_buf = np.empty(aa * cg * nt, x.dtype)
+        m_buf = np.empty(aa * row_panels * mr * nt, x.dtype)
         for g, t0, t1 in mine:
-            v = v_buf[:alpha * alpha * cg * (t1 - t0)].reshape(alpha * alpha, cg, t1 - t0)
-            m = m_buf[:alpha * alpha * kg * (t1 - t0)].reshape(alpha * alpha, kg, t1 - t0)
-            _input_transform(x, g * cg, 0, cg, corr.map_h, corr.map_w, t0, tw_n, per_image, tile, bt, v)
-            np.matmul(u[g], v, out=m)
-            _output_transform(m, t0, tw_n, per_image, tile, at, g * kg, bias, y)
+            columns = -(-(t1 - t0) // nr) * nr
+            v = v_buf[:aa * cg * columns].reshape(aa, cg, columns)
+            m = m_buf[:aa * row_panels * mr * columns].reshape(aa, row_panels * mr, columns)
+            _input_transform(x, g * cg, 0, cg, corr.map_h, corr.map_w, t0, t1 - t0, tw_n, per_image, tile, bt, v)
+            batched_gemm(u[g].ravel(), v.ravel(), m.ravel(), row_panels, columns, cg)
+            _output_transform(m, kg, t0, t1 - t0, tw_n, per_image, tile, at, g * kg, bias, y)
 
-    with _blas_single():
-        _run([lambda s=tasks[i::threads]: share(s) for i in range(min(threads, len(tasks)))])
+    _run([lambda s=tasks[i::threads]: share(s) for i in range(min(threads, len(tasks)))])
 
 
-def _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt, block):
+def _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt):
     """_correlate for few tiles and many channels (deep layers, one group): the
     threads transform the input of the whole batch, a share of the channels each,
-    then split the output channels, each transforming its filters ``block`` output
-    channels at a time just before their GEMMs.  The transformed filters are never
-    written whole (512 x 512 channels: 37.7 MB, whose writing cost more than the
-    GEMMs)."""
+    then split the output channels (in whole row panels), each transforming its
+    filters FILTER_BLOCK output channels at a time just before their GEMMs.  The
+    transformed filters are never written whole (512 x 512 channels: 37.7 MB, whose
+    writing cost more than the GEMMs)."""
     alpha, cg, kg = tile + 2, corr.c_in, corr.c_out
     aa, th_n, tw_n = alpha * alpha, -(-corr.oh // tile), -(-corr.ow // tile)
     per_image = th_n * tw_n
     nt_all, threads = corr.n * per_image, get_num_threads()
+    mr, nr = MICRO_ROWS, panel_columns(x.dtype)
+    columns = -(-nt_all // nr) * nr
     c_cuts = [cg * i // threads for i in range(threads + 1)]
-    v = np.empty((aa, cg, nt_all), x.dtype)
-    _run([lambda i=i: _input_transform(x, 0, c_cuts[i], c_cuts[i + 1], corr.map_h, corr.map_w, 0, tw_n,
+    v = np.empty((aa, cg, columns), x.dtype)
+    _run([lambda i=i: _input_transform(x, 0, c_cuts[i], c_cuts[i + 1], corr.map_h, corr.map_w, 0, nt_all, tw_n,
                                        per_image, tile, bt, v) for i in range(threads)])
 
     def share(k_lo, k_hi):
-        u_buf = np.empty(aa * block * cg, x.dtype)
-        m_buf = np.empty(aa * block * nt_all, x.dtype)
-        for k0 in range(k_lo, k_hi, block):
-            kb = min(block, k_hi - k0)
-            u = u_buf[:aa * kb * cg].reshape(1, aa, kb, cg)
-            m = m_buf[:aa * kb * nt_all].reshape(aa, kb, nt_all)
-            _filter_transform(w[:, k0:k0 + kb] if rotated else w[k0:k0 + kb], gm, 0, kb, u, rotated)
-            np.matmul(u[0], v, out=m)
-            _output_transform(m, 0, tw_n, per_image, tile, at, k0, bias, y)
+        u_buf = np.empty(aa * FILTER_BLOCK * cg, x.dtype)
+        m_buf = np.empty(aa * FILTER_BLOCK * columns, x.dtype)
+        for k0 in range(k_lo, k_hi, FILTER_BLOCK):
+            kb = min(FILTER_BLOCK, k_hi - k0)
+            row_panels = -(-kb // mr)
+            u = u_buf[:aa * row_panels * cg * mr].reshape(1, aa, row_panels, cg, mr)
+            m = m_buf[:aa * row_panels * mr * columns].reshape(aa, row_panels * mr, columns)
+            _filter_transform(w[:, k0:k0 + kb] if rotated else w[k0:k0 + kb], gm, kb, 0, row_panels, u, rotated)
+            batched_gemm(u.ravel(), v.ravel(), m.ravel(), row_panels, columns, cg)
+            _output_transform(m, kb, 0, nt_all, tw_n, per_image, tile, at, k0, bias, y)
 
-    k_cuts = [kg * i // threads for i in range(threads + 1)]
-    with _blas_single():
-        _run([lambda i=i: share(k_cuts[i], k_cuts[i + 1]) for i in range(threads)])
+    k_cuts = [kg * i // threads // mr * mr for i in range(threads)] + [kg]
+    _run([lambda i=i: share(k_cuts[i], k_cuts[i + 1]) for i in range(threads)])
 
 
 def _variant(tile):
