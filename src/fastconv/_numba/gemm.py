@@ -39,7 +39,8 @@ VECTOR_BYTES = 64 if "avx512f" in _FEATURES else 32 if {"avx2", "fma"} <= _FEATU
 # register file: 16 + 3 of AVX-512's 32, 12 + 3 of AVX2's (or SSE's) 16.  On AVX-512,
 # 8 rather than 14 rows (28 accumulators, as C): the layers' channel counts are
 # multiples of 8, and 14-row panels computed 9 % padding rows on 64 channels; with 8,
-# ResNet-50's and VGG-19's 3x3 layers ran 1.03-1.3x faster (geometric mean 1.09 forward).
+# Winograd on ResNet-50's and VGG-19's 3x3 layers ran 0.93-1.30x as fast per layer
+# (geometric mean 1.09 forward).
 MICRO_ROWS = 8 if VECTOR_BYTES == 64 else 6
 MICRO_VECTORS = 2
 DEPTH_BLOCK = 128  # steps per micro-kernel call: the B columns' 16 KiB stay in L1

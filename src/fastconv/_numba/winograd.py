@@ -2,8 +2,8 @@
 around fastconv._numba.gemm's batched GEMM for the element-wise stage (the A * A
 GEMMs of one chunk of tiles in one call), as the C backend does around its GEMM.
 (NumPy's batched ``matmul``, OpenBLAS on one thread, had run these GEMMs at 56-127
-GFLOP/s; with the Numba GEMM the 3x3 layers of ResNet-50 and VGG-19 ran 1.1-1.7x
-as fast, docs/winograd.md.)
+GFLOP/s; with the Numba GEMM, Numba / C on the 3x3 layers of ResNet-50 and VGG-19
+went from 0.63-0.83 to 0.77-0.85 forward, docs/winograd.md.)
 
 The input and output transforms run on blocks of NUMBA_BLOCK tiles in a work
 array, through functions generated from the exact matrices of
