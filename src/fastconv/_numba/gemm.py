@@ -54,17 +54,6 @@ def panel_columns(dtype):
 
 
 @intrinsic
-def _panel_columns(typingctx, arr):
-    """panel_columns(arr.dtype), as a compile-time constant inside a kernel."""
-    sig = types.int64(arr)
-
-    def codegen(context, builder, signature, args):
-        return ir.Constant(ir.IntType(64), panel_columns(signature.args[0].dtype.name))
-
-    return sig, codegen
-
-
-@intrinsic
 def _micro_kernel(typingctx, a, a_at, b, b_at, ldb, c, c_at, depth, ldc, accumulate):
     """c[c_at + i * ldc + j] = (or, accumulate, +=) sum over p < depth of
     a[a_at + p * MR + i] * b[b_at + p * ldb + j], i < MR = MICRO_ROWS, j < NR: a, b, c
@@ -183,7 +172,7 @@ def batched_gemm(a, b, c, row_panels, columns, depth):
     panel_columns(dtype).  Blocks of DEPTH_BLOCK steps, and in each, NR columns of B
     at a time, the micro-kernels of every row panel in turn, so that those columns
     are read from L1."""
-    mr, nr = MICRO_ROWS, _panel_columns(a)
+    mr, nr = MICRO_ROWS, MICRO_VECTORS * VECTOR_BYTES // a.itemsize  # panel_columns(a.dtype)
     a_size, b_size, c_size = row_panels * depth * mr, depth * columns, row_panels * mr * columns
     batch = a.shape[0] // a_size if a_size > 0 else 0
     if (columns % nr or columns < 0 or row_panels < 0 or depth < 0 or a.shape[0] != batch * a_size

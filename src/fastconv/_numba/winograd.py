@@ -65,11 +65,12 @@ def _filter_transform(w, gm, kg, p0, p1, u, rotated):
                 for i in range(3):
                     for j in range(3):
                         if k >= kg:
-                            work[(i * 3 + j) * NUMBA_BLOCK + q] = 0
+                            tap = w.dtype.type(0)
                         elif rotated:
-                            work[(i * 3 + j) * NUMBA_BLOCK + q] = w[g * cg + c, k, 2 - i, 2 - j]
+                            tap = w[g * cg + c, k, 2 - i, 2 - j]
                         else:
-                            work[(i * 3 + j) * NUMBA_BLOCK + q] = w[g * kg + k, c, i, j]
+                            tap = w[g * kg + k, c, i, j]
+                        work[(i * 3 + j) * NUMBA_BLOCK + q] = tap
             if alpha == 6:
                 filter_f4(work, gm)
             else:
@@ -271,7 +272,7 @@ def _correlate(tile, corr, x, w, bias, y, rotated=False):
     row_panels = -(-kg // mr)
     u_bytes = G * aa * row_panels * mr * cg * x.itemsize
     bias = np.zeros(corr.c_out, x.dtype) if bias is None else bias  # the API gives it x's dtype
-    v_bytes = aa * cg * -(-nt_all // nr) * nr * x.itemsize  # the whole batch's transformed input
+    v_bytes = aa * cg * _whole_panels(nt_all, nr) * x.itemsize  # the whole batch's transformed input
     # by channels: that, and every thread's transformed filters and products of a block,
     # within the workspace limit (as C's fwd_by_channels)
     by_channels_bytes = v_bytes + threads * aa * FILTER_BLOCK * (cg + nt_all + nr) * x.itemsize
@@ -287,7 +288,7 @@ def _correlate(tile, corr, x, w, bias, y, rotated=False):
     chunks = -(-nt_all // (budget // per_tile // nr * nr))
     if G == 1:
         chunks = -(-chunks // threads) * threads
-    nt = -(-nt_all // chunks // nr) * nr
+    nt = _whole_panels(-(-nt_all // chunks), nr)
     u = np.empty((G, aa, row_panels, cg, mr), x.dtype)
     halves = [(G * row_panels * i // threads, G * row_panels * (i + 1) // threads) for i in range(threads)]
     _run([lambda a=a, b=b: _filter_transform(w, gm, kg, a, b, u, rotated) for a, b in halves if b > a])
@@ -297,7 +298,7 @@ def _correlate(tile, corr, x, w, bias, y, rotated=False):
         v_buf = np.empty(aa * cg * nt, x.dtype)
         m_buf = np.empty(aa * row_panels * mr * nt, x.dtype)
         for g, t0, t1 in mine:
-            columns = -(-(t1 - t0) // nr) * nr
+            columns = _whole_panels(t1 - t0, nr)
             v = v_buf[:aa * cg * columns].reshape(aa, cg, columns)
             m = m_buf[:aa * row_panels * mr * columns].reshape(aa, row_panels * mr, columns)
             _input_transform(x, g * cg, 0, cg, corr.map_h, corr.map_w, t0, t1 - t0, tw_n, per_image, tile, bt, v)
@@ -319,7 +320,7 @@ def _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt):
     per_image = th_n * tw_n
     nt_all, threads = corr.n * per_image, get_num_threads()
     mr, nr = MICRO_ROWS, panel_columns(x.dtype)
-    columns = -(-nt_all // nr) * nr
+    columns = _whole_panels(nt_all, nr)
     c_cuts = [cg * i // threads for i in range(threads + 1)]
     v = np.empty((aa, cg, columns), x.dtype)
     _run([lambda i=i: _input_transform(x, 0, c_cuts[i], c_cuts[i + 1], corr.map_h, corr.map_w, 0, nt_all, tw_n,
@@ -339,6 +340,11 @@ def _correlate_by_channels(tile, corr, x, w, rotated, bias, y, at, gm, bt):
 
     k_cuts = [kg * i // threads // mr * mr for i in range(threads)] + [kg]
     _run([lambda i=i: share(k_cuts[i], k_cuts[i + 1]) for i in range(threads)])
+
+
+def _whole_panels(tiles, nr):
+    """tiles rounded up to a multiple of the GEMM's panel width nr."""
+    return -(-tiles // nr) * nr
 
 
 def _variant(tile):
